@@ -38,11 +38,12 @@ public static unsafe class CloneRules
     }
 
     /// <summary>What the predicates look at: the call, the caller, the cgroup target, and a detail slot.</summary>
-    internal struct Query
+    internal ref struct Query
     {
-        public CloneCall Call;
+        // By reference: the call is large, and copying it per evaluation costs more than every check together.
+        public ref readonly CloneCall Call;
         public CallerContext Ctx;
-        public CgroupTarget Cgroup;
+        public ref readonly CgroupTarget Cgroup;
         public int Detail;
 
         public readonly CloneFlags Flags => Call.Args.Flags;
@@ -77,7 +78,7 @@ public static unsafe class CloneRules
     /// <param name="cgroup">What the <c>CLONE_INTO_CGROUP</c> fd refers to (ignored without that flag).</param>
     public static CloneVerdict Evaluate(in CloneCall call, CallerContext context, in CgroupTarget cgroup = default)
     {
-        var q = new Query { Call = call, Ctx = context, Cgroup = cgroup, Detail = -1 };
+        var q = new Query { Call = ref call, Ctx = context, Cgroup = ref cgroup, Detail = -1 };
         bool hasStruct = call.HasStruct;
         var order = Order;
         for (int i = 0; i < order.Length; i++)
@@ -523,7 +524,7 @@ public static unsafe class CloneRules
         {
             return RuleId.None;
         }
-        var t = q.Cgroup;
+        ref readonly var t = ref q.Cgroup;
         switch (t.Kind)
         {
             case CgroupTargetKind.NotOpen: return RuleId.E23;
