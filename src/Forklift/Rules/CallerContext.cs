@@ -167,9 +167,14 @@ public sealed record CallerContext
     /// </summary>
     public bool CapableForSetTid(int level)
     {
-        bool capable = Has(Rules.Capabilities.SysAdmin)
-            || (Kernel.AtLeast(5, 9) && Has(Rules.Capabilities.CheckpointRestore));
         int owned = PidNsLevelsOwned ?? (UserNsLevel == 0 ? int.MaxValue : 1);
-        return capable && level < owned;
+        return HasSetTidCapability && level < owned;
     }
+
+    /// <summary>
+    /// CAP_SYS_ADMIN, or CAP_CHECKPOINT_RESTORE from 5.9, in the caller's own user namespace: what set_tid needs
+    /// over a pid namespace that namespace owns (a new one, or one unshared for children).
+    /// </summary>
+    public bool HasSetTidCapability =>
+        Has(Rules.Capabilities.SysAdmin) || (Kernel.AtLeast(5, 9) && Has(Rules.Capabilities.CheckpointRestore));
 }

@@ -475,9 +475,11 @@ public static unsafe class CloneRules
             {
                 return WithDetail(in q, RuleId.E17, k);
             }
+            // A new pid namespace is owned by the child's user namespace: the new one with CLONE_NEWUSER (whose
+            // creator is capable over it), else the caller's own, as is one unshared for children.
             bool capable = isNew
-                ? q.Has(CloneFlags.NewUser) || c.CapableForSetTid(0)
-                : isUnsharedChildren ? c.CapableForSetTid(0) : c.CapableForSetTid(k - fresh);
+                ? q.Has(CloneFlags.NewUser) || c.HasSetTidCapability
+                : isUnsharedChildren ? c.HasSetTidCapability : c.CapableForSetTid(k - fresh);
             if (!capable)
             {
                 return WithDetail(in q, RuleId.E18, k);

@@ -254,17 +254,20 @@ internal static class PidSet
     /// <summary>Only pid 1 (a pid namespace whose only process is its init).</summary>
     public static readonly IReadOnlySet<int> One = new HashSet<int> { 1 };
 
+    /// <summary>Pid 1 and its first child, pid 2.</summary>
+    public static readonly IReadOnlySet<int> OneAndTwo = new HashSet<int> { 1, 2 };
+
     /// <summary>
-    /// The pid sets after entering <paramref name="levels"/> new pid namespaces as their init: each new level
-    /// holds only pid 1 (intermediate levels hold the init of the level below it, too, under another number,
-    /// which no request names), and the older levels keep their sets further out.
+    /// The pid sets after entering <paramref name="levels"/> new pid namespaces as their init, each made by the
+    /// previous init with unshare(CLONE_NEWPID) + fork: the deepest holds only pid 1; every level above it also
+    /// holds pid 2 (the init of the level below, as its parent's first child); older levels keep their sets.
     /// </summary>
     public static ImmutableArray<IReadOnlySet<int>?> Push(ImmutableArray<IReadOnlySet<int>?> outer, int levels)
     {
         var b = ImmutableArray.CreateBuilder<IReadOnlySet<int>?>();
         for (int i = 0; i < levels; i++)
         {
-            b.Add(One);
+            b.Add(i == 0 ? One : OneAndTwo);
         }
         if (!outer.IsDefaultOrEmpty)
         {

@@ -165,7 +165,8 @@ public static class KernelVerifier
             p.ArgsRawPointer = argsValid ? 0 : call.ArgsPointer;
             ulong readable = call.ReadableBytes ?? Math.Max(call.Size, (ulong)Clone3Struct.SizeVer2);
             p.ReadableBytes = (uint)Math.Min(readable, ProbeRequest.MaxReadableBytes);
-            p.TailNonzeroAt = call.TailNonZeroAt == 0 ? -1 : (int)call.TailNonZeroAt;
+            // A non-zero byte past the readable part cannot exist: that memory faults instead.
+            p.TailNonzeroAt = call.TailNonZeroAt == 0 || call.TailNonZeroAt >= p.ReadableBytes ? -1 : (int)call.TailNonZeroAt;
         }
         // Pointers the model takes as mapped become real buffers in the caller; others are passed as they are.
         p.ParentTidKind = Kind(a.ParentTid, out p.ParentTid);
