@@ -402,8 +402,7 @@ public static unsafe class CloneRules
         {
             return RuleId.None;
         }
-        ReadOnlySpan<NamespaceType> order =
-            [NamespaceType.Mnt, NamespaceType.Uts, NamespaceType.Ipc, NamespaceType.Pid, NamespaceType.Cgroup, NamespaceType.Net, NamespaceType.Time];
+        var order = CreationOrder;
         for (int i = 0; i < order.Length; i++)
         {
             var t = order[i];
@@ -435,6 +434,10 @@ public static unsafe class CloneRules
         }
         return RuleId.None;
     }
+
+    // A static array: a span literal of enum values would be a new array per call.
+    private static readonly NamespaceType[] CreationOrder =
+        [NamespaceType.Mnt, NamespaceType.Uts, NamespaceType.Ipc, NamespaceType.Pid, NamespaceType.Cgroup, NamespaceType.Net, NamespaceType.Time];
 
     // R-E14: copy_thread (arch/x86): CLONE_SETTLS goes through do_arch_prctl_64(ARCH_SET_FS), which refuses a
     // base outside user space.
