@@ -1,0 +1,186 @@
+/*
+ * forklift_spawn.h: the frozen C ABI of Forklift's spawn stage.
+ *
+ * C# decides and allocates everything: it compiles a command into one flat plan (this header's structs, with
+ * every string and array in one block of unmanaged memory that does not move). The stage clones, runs the
+ * plan's steps in the child, and execs. After the clone the child runs only this C code: no allocation, no
+ * locks, no libc state (raw system calls), every blockable signal blocked until the requested mask is set
+ * just before execve. A failing child step writes one fixed-size fl_spawn_record to a close-on-exec pipe and
+ * _exits(127); EOF on that pipe means execve succeeded.
+ *
+ * Every export has the prefix fl_. Constants are fixed forever: add, never renumber. Layouts are checked by
+ * _Static_assert here and by a C# test.
+ */
+#ifndef FORKLIFT_SPAWN_H
+#define FORKLIFT_SPAWN_H
+
+#include <stdint.h>
+
+#ifndef FL_EXPORT
+#if defined(__GNUC__)
+#define FL_EXPORT __attribute__((visibility("default")))
+#else
+#define FL_EXPORT
+#endif
+#endif
+
+#define FL_SPAWN_VERSION 1
+
+/* ---- step operations (fl_spawn_step.op), run in the child in plan order ---- */
+#define FL_OP_DUP2 1            /* a = from fd, b = to fd. from == to: clear FD_CLOEXEC on it instead */
+#define FL_OP_CLOSE 2           /* a = fd */
+#define FL_OP_CLOSE_RANGE 3     /* a = first, b = last (inclusive; 0xffffffff = all), c = flags (CLOSE_RANGE_CLOEXEC = 4).
+                                   On ENOSYS (before 5.9) or EINVAL (CLOEXEC before 5.11) the stage loops fcntl/close
+                                   from a to min(b, the RLIMIT_NOFILE soft limit - 1) */
+#define FL_OP_OPEN 4            /* str = path, a = target fd, b = open flags, c = mode: open, then dup2 to a (unless the
+                                   kernel returned a itself), close the original */
+#define FL_OP_CHDIR 5           /* str = path */
+#define FL_OP_FCHDIR 6          /* a = fd */
+#define FL_OP_UMASK 7           /* a = mask */
+#define FL_OP_SETSID 8          /* new session (and process group) */
+#define FL_OP_SETPGID 9         /* a = pgid (0: its own pid, a new group) */
+#define FL_OP_SET_CTTY 10       /* a = fd: ioctl(a, TIOCSCTTY, b) (b = 1 steals it from another session, needs CAP_SYS_ADMIN) */
+#define FL_OP_TCSETPGRP 11      /* a = fd: make the child's process group the foreground group of that terminal */
+#define FL_OP_PDEATHSIG 12      /* a = signal, b = the pid of the process that must stay alive (the spawning process, as
+                                   the child sees it): prctl(PR_SET_PDEATHSIG, a), then if getppid() != b the parent
+                                   already died: the child sends itself signal a (the race Go and others document) */
+#define FL_OP_SETRLIMIT 13      /* a = resource, b = soft, c = hard (RLIM_INFINITY = ~0) */
+#define FL_OP_SETGROUPS 14      /* a = count, ptr = uint32_t gids[a] */
+#define FL_OP_SETRESGID 15      /* a = gid (real, effective, saved) */
+#define FL_OP_SETRESUID 16      /* a = uid (real, effective, saved) */
+#define FL_OP_NO_NEW_PRIVS 17   /* prctl(PR_SET_NO_NEW_PRIVS, 1) */
+#define FL_OP_SIGNAL_DEFAULT 18 /* a = signal: disposition SIG_DFL */
+#define FL_OP_SIGNAL_IGNORE 19  /* a = signal: disposition SIG_IGN */
+#define FL_OP_WRITE_FILE 20     /* str = path, ptr = bytes, a = length: open(O_WRONLY|O_CLOEXEC), write all, close */
+#define FL_OP_WAIT_PARENT 21    /* wait for the parent's go byte on the sync pipe (plans with FL_PLAN_SYNC). EOF without
+                                   the byte: the parent gave up; the child _exits(127) without a record */
+#define FL_OP_DUP_ABOVE 22      /* a = fd, b = minimum: fcntl(a, F_DUPFD_CLOEXEC, b), and the new fd replaces a in the
+                                   following steps that name a (the stage keeps a small map; c = slot 0..63 to store
+                                   the result in, steps refer to slots with FL_FD_SLOT(n)) */
+
+/* A step argument that names an fd may name a slot filled by FL_OP_DUP_ABOVE instead: */
+#define FL_FD_SLOT(n) (-1000 - (n))
+#define FL_MAX_SLOTS 64
+
+/* ---- plan flags (fl_spawn_plan.flags) ---- */
+#define FL_PLAN_FAST 0x1              /* CLONE_VM|CLONE_VFORK on a stage-owned stack (posix_spawn's way). Without it: the
+                                         full path, a copy of the parent's memory, no vfork */
+#define FL_PLAN_NO_CLONE3 0x2         /* use legacy clone only */
+#define FL_PLAN_FALLBACK_ON_EPERM 0x4 /* also fall back to legacy clone when clone3 fails with EPERM (seccomp profiles) */
+#define FL_PLAN_SYNC 0x8              /* create a sync pipe: the child stops at FL_OP_WAIT_PARENT until fl_spawn_release.
+                                         Not allowed with FL_PLAN_FAST (a vfork parent cannot act before the exec) */
+#define FL_PLAN_RESET_SIGNALS 0x10    /* reset every caught signal to SIG_DFL (ignored ones stay ignored), with
+                                         CLONE_CLEAR_SIGHAND where clone3 is used, by a loop otherwise. Always set by C# */
+#define FL_PLAN_SET_SIGMASK 0x20      /* install sigmask before execve (else the child gets an empty mask) */
+
+/* ---- where a failure happened (fl_spawn_record.step / fl_spawn_result.error_step) ---- */
+/* step >= 0: index into steps[] */
+#define FL_STEP_CLONE (-1)   /* the clone itself failed: errno is the kernel's */
+#define FL_STEP_EXEC (-2)    /* execve: detail = index of the exec path whose errno is reported */
+#define FL_STEP_SETUP (-3)   /* the stage's own preparation in the parent (pipe2, mmap): errno */
+#define FL_STEP_SIGNALS (-4) /* resetting signal dispositions or the mask in the child */
+#define FL_STEP_SYNC (-5)    /* reading the sync pipe in the child */
+
+typedef struct fl_spawn_step {
+    int32_t op;       /* FL_OP_* */
+    int32_t reserved; /* 0 */
+    int64_t a, b, c;
+    const char *str;  /* NUL-terminated, or NULL */
+    const void *ptr;  /* op-specific data, or NULL */
+} fl_spawn_step;
+
+_Static_assert(sizeof(fl_spawn_step) == 48, "fl_spawn_step layout is frozen");
+
+typedef struct fl_spawn_plan {
+    uint32_t version;             /* FL_SPAWN_VERSION */
+    uint32_t flags;               /* FL_PLAN_* */
+    uint64_t clone_flags;         /* extra clone flags (namespaces, CLONE_PARENT, CLONE_INTO_CGROUP...). The stage adds
+                                     CLONE_PIDFD always, CLONE_VM|CLONE_VFORK on the fast path, CLONE_CLEAR_SIGHAND
+                                     with clone3 when FL_PLAN_RESET_SIGNALS */
+    uint64_t exit_signal;         /* signal to the parent on exit (SIGCHLD = 17; 0 with CLONE_PARENT) */
+    uint64_t cgroup_fd;           /* for CLONE_INTO_CGROUP */
+    const int32_t *set_tid;       /* clone3 set_tid array, or NULL */
+    uint64_t set_tid_size;
+    uint64_t stack_size;          /* fast path child stack; 0: 64 KiB */
+    const char *const *exec_paths;/* candidate program paths, tried in order (C# resolves PATH into this list) */
+    uint32_t exec_path_count;
+    uint32_t step_count;
+    const char *const *argv;      /* NULL-terminated */
+    const char *const *envp;      /* NULL-terminated */
+    const fl_spawn_step *steps;
+    uint64_t sigmask;             /* bit (n-1) = signal n, installed before execve with FL_PLAN_SET_SIGMASK */
+    int32_t *exec_errnos;         /* out: exec_path_count entries, the errno of each candidate tried (0: not tried) */
+} fl_spawn_plan;
+
+_Static_assert(sizeof(fl_spawn_plan) == 112, "fl_spawn_plan layout is frozen");
+_Static_assert(__builtin_offsetof(fl_spawn_plan, exec_paths) == 56, "fl_spawn_plan layout is frozen");
+_Static_assert(__builtin_offsetof(fl_spawn_plan, argv) == 72, "fl_spawn_plan layout is frozen");
+_Static_assert(__builtin_offsetof(fl_spawn_plan, sigmask) == 96, "fl_spawn_plan layout is frozen");
+
+/* The record a failing child writes (whole, in one write) to the error pipe. */
+typedef struct fl_spawn_record {
+    int32_t magic;  /* FL_SPAWN_RECORD_MAGIC */
+    int32_t err;    /* errno */
+    int32_t step;   /* step index or FL_STEP_* */
+    int32_t detail; /* exec path index for FL_STEP_EXEC; otherwise the fd or signal concerned, or 0 */
+} fl_spawn_record;
+
+#define FL_SPAWN_RECORD_MAGIC 0x464c5352 /* "FLSR" */
+
+_Static_assert(sizeof(fl_spawn_record) == 16, "fl_spawn_record layout is frozen");
+
+typedef struct fl_spawn_result {
+    int32_t pid;          /* > 0 when a child was created (even if it then failed: it is reaped by the stage in that
+                             case, and pid is kept for the message) */
+    int32_t pidfd;        /* the child's pidfd (O_CLOEXEC), -1 on failure */
+    int32_t ok;           /* 1: the child exec'd (or, with FL_PLAN_SYNC, is waiting for fl_spawn_release) */
+    int32_t used_clone3;  /* 1: clone3 created the child; 0: legacy clone */
+    int32_t clone3_errno; /* why clone3 was not used: ENOSYS, EPERM, or 0 */
+    int32_t error_errno;  /* the failure's errno */
+    int32_t error_step;   /* step index or FL_STEP_* */
+    int32_t error_detail; /* as fl_spawn_record.detail */
+    int32_t sync_fd;      /* FL_PLAN_SYNC: the parent's end of the sync pipe, else -1 */
+    int32_t error_fd;     /* FL_PLAN_SYNC: the parent's end of the error pipe (read by fl_spawn_release), else -1 */
+    int64_t call_ns;      /* CLOCK_MONOTONIC time from the entry of fl_spawn to the clone's return in the parent */
+} fl_spawn_result;
+
+_Static_assert(sizeof(fl_spawn_result) == 48, "fl_spawn_result layout is frozen");
+
+/*
+ * Starts a child as the plan says. Returns 0 when the child exec'd (or waits, with FL_PLAN_SYNC), -1 when it
+ * failed (result says where and why; a child that was created and failed has been reaped). Blocks every signal
+ * in the calling thread around the clone and restores the thread's mask before returning. Thread-safe.
+ */
+FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result);
+
+/*
+ * FL_PLAN_SYNC plans: tells the waiting child to go on (go = 1) or to give up (go = 0), closes result->sync_fd,
+ * reads the error pipe to EOF or a record, closes it, and completes result (ok, error_*). A child that gave up or
+ * failed is reaped. Returns 0 on exec, -1 otherwise.
+ */
+FL_EXPORT int fl_spawn_release(fl_spawn_result *result, const fl_spawn_plan *plan, int go);
+
+/*
+ * Waits for (or, with WNOHANG in options, polls) the child behind a pidfd: waitid(P_PIDFD, pidfd, &info,
+ * options | WEXITED, &rusage). status_out gets a wait(2)-style status (WIFEXITED/WIFSIGNALED, core flag),
+ * rusage_out 18 longs of struct rusage (may be NULL). Returns 1 when a status was collected, 0 when the child is
+ * still running (WNOHANG), -errno on failure (ECHILD: already reaped by someone else; see fl_pidfd_exit_info).
+ */
+FL_EXPORT int fl_pidfd_wait(int pidfd, int options, int32_t *status_out, int64_t *rusage_out);
+
+/*
+ * Reads a reaped child's exit status back through its pidfd (ioctl PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux
+ * 6.15+). Returns 1 and a wait(2)-style status, 0 when the kernel has no exit information for it (still running,
+ * or the pidfd was made after the exit), -errno on failure (ENOTTY/EINVAL: the kernel lacks PIDFD_GET_INFO).
+ */
+FL_EXPORT int fl_pidfd_exit_info(int pidfd, int32_t *status_out);
+
+/* pidfd_send_signal(pidfd, sig, NULL, 0). Returns 0 or -errno (ESRCH: the process has exited). */
+FL_EXPORT int fl_pidfd_send_signal(int pidfd, int sig);
+
+/* Layout checks for the C# side. */
+FL_EXPORT int32_t fl_sizeof_spawn_plan(void);
+FL_EXPORT int32_t fl_sizeof_spawn_step(void);
+FL_EXPORT int32_t fl_sizeof_spawn_result(void);
+
+#endif
