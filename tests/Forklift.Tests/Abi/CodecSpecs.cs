@@ -166,3 +166,30 @@ public class CodecSpecs
         Assert.Equal("errno 1000", ErrnoInfo.Name((Errno)1000));
     }
 }
+
+public class Clone6FormSpecs
+{
+    [Fact]
+    public void Clone6_round_trips_through_struct_and_words()
+    {
+        var args = new CloneArgs { Flags = CloneFlags.Vm | CloneFlags.Vfork | CloneFlags.Pidfd, Pidfd = 0x1234, ExitSignal = 17, SetTidValues = [] };
+        var call = CloneCall.Clone6(args, 88);
+        var form = Clone6Form.Encode(call);
+        Assert.Equal(5, form.FlagWords.Length);
+        Assert.Equal((uint)(CloneFlags.Vm | CloneFlags.Vfork | CloneFlags.Pidfd), form.FlagWords[0]);
+        Assert.Equal(0UL, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(form.Struct)); // struct flags unused
+        Assert.Equal(Errno.None, Clone6Form.Decode(form.Struct, form.FlagWords, out var back));
+        Assert.Equal(call with { ArgsPointer = back.ArgsPointer }, back);
+    }
+
+    [Fact]
+    public void Clone6_reserved_words_reach_the_model_and_are_refused()
+    {
+        var form = new Clone6Form(Clone3Struct.Encode(new CloneArgs()), [0, 0, 0, 7, 0]);
+        Assert.Equal(Errno.None, Clone6Form.Decode(form.Struct, form.FlagWords, out var call));
+        var verdict = Forklift.Rules.CloneRules.Evaluate(call, Forklift.Rules.CallerContext.Root);
+        Assert.Equal("R-X1", verdict.Rule?.Name);
+        Assert.Throws<ArgumentException>(() => Clone6Form.Encode(CloneCall.Clone6(new CloneArgs { Flags = CloneFlags.ClearSighand })));
+        Assert.Equal("R-B2", Forklift.Rules.CloneRules.Evaluate(CloneCall.Clone6(new CloneArgs { Flags = CloneFlags.Detached }), Forklift.Rules.CallerContext.Root).Rule?.Name);
+    }
+}
