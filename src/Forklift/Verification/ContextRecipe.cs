@@ -63,6 +63,9 @@ public sealed record ContextRecipe
     /// <summary>True when any namespace limit is set.</summary>
     public bool HasNsLimits => !NsLimits.IsDefaultOrEmpty && NsLimits.Any(l => l.HasValue);
 
+    /// <summary>True when the caller is put in any user namespace of its own.</summary>
+    public bool HasUserNamespace => EffectiveUserNs != RecipeUserNs.None || UserNsNesting > 0;
+
     /// <summary>The user namespace mode actually used (limits force a mapped one).</summary>
     public RecipeUserNs EffectiveUserNs => UserNs == RecipeUserNs.None && HasNsLimits ? RecipeUserNs.Mapped : UserNs;
 

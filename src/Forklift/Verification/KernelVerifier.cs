@@ -16,7 +16,7 @@ public sealed record VerificationCase(CloneCall Call, ContextRecipe Context, Cgr
     /// is not root, so a root recipe gets an unprivileged uid (the model must see the same recipe).
     /// </summary>
     public VerificationCase Normalized(int unprivilegedUid) =>
-        Cgroup?.Kind == CgroupKind.NoWritePermission && Context.Uid is null
+        Cgroup?.Kind == CgroupKind.NoWritePermission && Context.Uid is null && !Context.HasUserNamespace
             ? this with { Context = Context with { Uid = unprivilegedUid } }
             : this;
 
@@ -187,6 +187,11 @@ public static class KernelVerifier
         if (!a.SetTidValues.IsDefaultOrEmpty)
         {
             p.SetSetTidValues(a.SetTidValues.AsSpan()[..Math.Min(a.SetTidValues.Length, ProbeRequest.SetTidCapacity)]);
+        }
+        if (c.Cgroup?.Kind == CgroupKind.NoWritePermission && c.Context.HasUserNamespace)
+        {
+            why = "a caller in a user namespace keeps the kernel's uid 0 over cgroup files, so a cgroup it may not write cannot be made for it";
+            return false;
         }
         if (c.Cgroup is { } cg)
         {

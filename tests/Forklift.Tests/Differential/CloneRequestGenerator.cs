@@ -455,7 +455,12 @@ internal sealed class CloneRequestGenerator
                     a = a with { SetTid = UserPointer.Valid(UserPointer.SetTidField), SetTidSize = 1, SetTidValues = [_random.Next(3) == 0 ? 1 : FreePid()] };
                 }
                 ulong size = _random.Next(8) == 0 ? (ulong)_random.Next(56, 100) : 88;
-                var cg = (flags & CloneFlags.IntoCgroup) != 0 ? new CgroupRequest { Kind = (CgroupKind)_random.Next(Enum.GetValues<CgroupKind>().Length) } : null;
+                var kind = (CgroupKind)_random.Next(Enum.GetValues<CgroupKind>().Length);
+                if (kind == CgroupKind.NoWritePermission && ctx.HasUserNamespace)
+                {
+                    kind = CgroupKind.Valid; // cannot be made for a caller in a user namespace (see KernelVerifier)
+                }
+                var cg = (flags & CloneFlags.IntoCgroup) != 0 ? new CgroupRequest { Kind = kind } : null;
                 var c = Clone3(a, ctx, cg, size);
                 if (_random.Next(10) == 0)
                 {
