@@ -32,8 +32,8 @@
 #define FL_OP_CLOSE_RANGE 3     /* a = first, b = last (inclusive; 0xffffffff = all), c = flags (CLOSE_RANGE_CLOEXEC = 4).
                                    On ENOSYS (before 5.9) or EINVAL (CLOEXEC before 5.11) the stage loops fcntl/close
                                    from a to min(b, the RLIMIT_NOFILE soft limit - 1) */
-#define FL_OP_OPEN 4            /* str = path, a = target fd, b = open flags, c = mode: open, then dup2 to a (unless the
-                                   kernel returned a itself), close the original */
+#define FL_OP_OPEN 4            /* str = path, a = target fd, b = open flags, c = mode: open, then dup3 to a (unless the
+                                   kernel returned a itself), close the original. a keeps FD_CLOEXEC iff b has O_CLOEXEC */
 #define FL_OP_CHDIR 5           /* str = path */
 #define FL_OP_FCHDIR 6          /* a = fd */
 #define FL_OP_UMASK 7           /* a = mask */
@@ -43,7 +43,9 @@
 #define FL_OP_TCSETPGRP 11      /* a = fd: make the child's process group the foreground group of that terminal */
 #define FL_OP_PDEATHSIG 12      /* a = signal, b = the pid of the process that must stay alive (the spawning process, as
                                    the child sees it): prctl(PR_SET_PDEATHSIG, a), then if getppid() != b the parent
-                                   already died: the child sends itself signal a (the race Go and others document) */
+                                   already died: the child sends itself signal a (the race Go and others document).
+                                   b = 0: no check (use it when getppid() means nothing: CLONE_NEWPID makes it 0,
+                                   CLONE_PARENT makes it the spawner's parent) */
 #define FL_OP_SETRLIMIT 13      /* a = resource, b = soft, c = hard (RLIM_INFINITY = ~0) */
 #define FL_OP_SETGROUPS 14      /* a = count, ptr = uint32_t gids[a] */
 #define FL_OP_SETRESGID 15      /* a = gid (real, effective, saved) */
@@ -52,15 +54,21 @@
 #define FL_OP_SIGNAL_DEFAULT 18 /* a = signal: disposition SIG_DFL */
 #define FL_OP_SIGNAL_IGNORE 19  /* a = signal: disposition SIG_IGN */
 #define FL_OP_WRITE_FILE 20     /* str = path, ptr = bytes, a = length: open(O_WRONLY|O_CLOEXEC), write all, close */
-#define FL_OP_WAIT_PARENT 21    /* wait for the parent's go byte on the sync pipe (plans with FL_PLAN_SYNC). EOF without
-                                   the byte: the parent gave up; the child _exits(127) without a record */
-#define FL_OP_DUP_ABOVE 22      /* a = fd, b = minimum: fcntl(a, F_DUPFD_CLOEXEC, b), and the new fd replaces a in the
-                                   following steps that name a (the stage keeps a small map; c = slot 0..63 to store
-                                   the result in, steps refer to slots with FL_FD_SLOT(n)) */
+#define FL_OP_WAIT_PARENT 21    /* wait for the parent's go byte on the sync pipe. Exactly one in a FL_PLAN_SYNC plan,
+                                   none in others (fl_spawn refuses either mistake with EINVAL before cloning). EOF
+                                   without the byte: the parent gave up; the child _exits(127) without a record. A read
+                                   error is reported at FL_STEP_SYNC */
+#define FL_OP_DUP_ABOVE 22      /* a = fd, b = minimum: fcntl(a, F_DUPFD_CLOEXEC, b) into slot c (0..63). Later steps name
+                                   the new fd as FL_FD_SLOT(c); nothing is remapped implicitly (a stays a). This is how
+                                   a plan moves fds out of the way before dup2s that would overwrite them (swaps) */
 
 /* A step argument that names an fd may name a slot filled by FL_OP_DUP_ABOVE instead: */
 #define FL_FD_SLOT(n) (-1000 - (n))
 #define FL_MAX_SLOTS 64
+
+/* At most this many exec candidates per plan: the fast path's child writes one record per failed candidate
+   while its parent is suspended (vfork), so they must all fit in a pipe of the smallest size the kernel gives. */
+#define FL_MAX_EXEC_PATHS 128
 
 /* ---- plan flags (fl_spawn_plan.flags) ---- */
 #define FL_PLAN_FAST 0x1              /* CLONE_VM|CLONE_VFORK on a stage-owned stack (posix_spawn's way). Without it: the
@@ -76,7 +84,11 @@
 /* ---- where a failure happened (fl_spawn_record.step / fl_spawn_result.error_step) ---- */
 /* step >= 0: index into steps[] */
 #define FL_STEP_CLONE (-1)   /* the clone itself failed: errno is the kernel's */
-#define FL_STEP_EXEC (-2)    /* execve: detail = index of the exec path whose errno is reported */
+#define FL_STEP_EXEC (-2)    /* execve: detail = index of the exec path whose errno is reported. Candidates are tried in
+                                order as execvp does: ENOENT, ENOTDIR, ESTALE, ENODEV, ETIMEDOUT go on to the next;
+                                EACCES goes on too but is reported (with its index) if no later candidate succeeds;
+                                any other errno (ENOEXEC, E2BIG, ETXTBSY, ENOMEM...) stops the search. Every tried
+                                candidate's errno lands in plan.exec_errnos, also when a later one succeeds */
 #define FL_STEP_SETUP (-3)   /* the stage's own preparation in the parent (pipe2, mmap): errno */
 #define FL_STEP_SIGNALS (-4) /* resetting signal dispositions or the mask in the child */
 #define FL_STEP_SYNC (-5)    /* reading the sync pipe in the child */
@@ -96,20 +108,25 @@ typedef struct fl_spawn_plan {
     uint32_t flags;               /* FL_PLAN_* */
     uint64_t clone_flags;         /* extra clone flags (namespaces, CLONE_PARENT, CLONE_INTO_CGROUP...). The stage adds
                                      CLONE_PIDFD always, CLONE_VM|CLONE_VFORK on the fast path, CLONE_CLEAR_SIGHAND
-                                     with clone3 when FL_PLAN_RESET_SIGNALS */
+                                     with clone3 when FL_PLAN_RESET_SIGNALS. It refuses (EINVAL at FL_STEP_CLONE,
+                                     before cloning) the flags it owns or that would share its state with the child:
+                                     VM, VFORK, FS, FILES, SIGHAND, THREAD, SETTLS, the three *TID flags, the CSIGNAL
+                                     byte, and (legacy clone) any bit above 32 it cannot emulate */
     uint64_t exit_signal;         /* signal to the parent on exit (SIGCHLD = 17; 0 with CLONE_PARENT) */
     uint64_t cgroup_fd;           /* for CLONE_INTO_CGROUP */
     const int32_t *set_tid;       /* clone3 set_tid array, or NULL */
     uint64_t set_tid_size;
     uint64_t stack_size;          /* fast path child stack; 0: 64 KiB */
-    const char *const *exec_paths;/* candidate program paths, tried in order (C# resolves PATH into this list) */
+    const char *const *exec_paths;/* candidate program paths, tried in order (C# resolves PATH into this list);
+                                     1..FL_MAX_EXEC_PATHS of them */
     uint32_t exec_path_count;
     uint32_t step_count;
     const char *const *argv;      /* NULL-terminated */
     const char *const *envp;      /* NULL-terminated */
     const fl_spawn_step *steps;
     uint64_t sigmask;             /* bit (n-1) = signal n, installed before execve with FL_PLAN_SET_SIGMASK */
-    int32_t *exec_errnos;         /* out: exec_path_count entries, the errno of each candidate tried (0: not tried) */
+    int32_t *exec_errnos;         /* out: exec_path_count entries (or NULL), the errno of each candidate tried (0: not
+                                     tried, or the one that succeeded). Zeroed by fl_spawn */
 } fl_spawn_plan;
 
 _Static_assert(sizeof(fl_spawn_plan) == 112, "fl_spawn_plan layout is frozen");
@@ -131,7 +148,7 @@ _Static_assert(sizeof(fl_spawn_record) == 16, "fl_spawn_record layout is frozen"
 
 typedef struct fl_spawn_result {
     int32_t pid;          /* > 0 when a child was created (even if it then failed: it is reaped by the stage in that
-                             case, and pid is kept for the message) */
+                             case, and pid is kept for the message); 0 when the failure came before the clone */
     int32_t pidfd;        /* the child's pidfd (O_CLOEXEC), -1 on failure */
     int32_t ok;           /* 1: the child exec'd (or, with FL_PLAN_SYNC, is waiting for fl_spawn_release) */
     int32_t used_clone3;  /* 1: clone3 created the child; 0: legacy clone */
@@ -150,20 +167,27 @@ _Static_assert(sizeof(fl_spawn_result) == 48, "fl_spawn_result layout is frozen"
  * Starts a child as the plan says. Returns 0 when the child exec'd (or waits, with FL_PLAN_SYNC), -1 when it
  * failed (result says where and why; a child that was created and failed has been reaped). Blocks every signal
  * in the calling thread around the clone and restores the thread's mask before returning. Thread-safe.
+ * On the fast path the call returns only once the child has exec'd or failed (vfork): a step that blocks (a FIFO
+ * open, a slow WRITE_FILE) blocks the caller. A failed child's pidfd is closed: never wait for it.
  */
 FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result);
 
 /*
  * FL_PLAN_SYNC plans: tells the waiting child to go on (go = 1) or to give up (go = 0), closes result->sync_fd,
  * reads the error pipe to EOF or a record, closes it, and completes result (ok, error_*). A child that gave up or
- * failed is reaped. Returns 0 on exec, -1 otherwise.
+ * failed is reaped (and result->pidfd closed, set to -1). Returns 0 on exec, -1 otherwise: the failed step's
+ * record when a step failed (also one before FL_OP_WAIT_PARENT), else FL_STEP_SYNC with ECANCELED (go = 0) or
+ * EPIPE (the child died before reading the go byte). go = 0 closes the pipe, nothing more: a child blocked in an
+ * earlier step keeps the call waiting, so kill it first (fl_pidfd_send_signal) if that can happen. Call it
+ * exactly once per FL_PLAN_SYNC spawn that returned 0 (EBADF at FL_STEP_SYNC if the fds are already gone).
  */
 FL_EXPORT int fl_spawn_release(fl_spawn_result *result, const fl_spawn_plan *plan, int go);
 
 /*
  * Waits for (or, with WNOHANG in options, polls) the child behind a pidfd: waitid(P_PIDFD, pidfd, &info,
- * options | WEXITED, &rusage). status_out gets a wait(2)-style status (WIFEXITED/WIFSIGNALED, core flag),
- * rusage_out 18 longs of struct rusage (may be NULL). Returns 1 when a status was collected, 0 when the child is
+ * options | WEXITED | __WALL, &rusage) (__WALL: a child whose exit signal is not SIGCHLD is found too).
+ * status_out gets a wait(2)-style status (WIFEXITED/WIFSIGNALED, core flag), rusage_out 18 longs of struct
+ * rusage (may be NULL). Returns 1 when a status was collected, 0 when the child is
  * still running (WNOHANG), -errno on failure (ECHILD: already reaped by someone else; see fl_pidfd_exit_info).
  */
 FL_EXPORT int fl_pidfd_wait(int pidfd, int options, int32_t *status_out, int64_t *rusage_out);
@@ -171,7 +195,8 @@ FL_EXPORT int fl_pidfd_wait(int pidfd, int options, int32_t *status_out, int64_t
 /*
  * Reads a reaped child's exit status back through its pidfd (ioctl PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux
  * 6.15+). Returns 1 and a wait(2)-style status, 0 when the kernel has no exit information for it (still running,
- * or the pidfd was made after the exit), -errno on failure (ENOTTY/EINVAL: the kernel lacks PIDFD_GET_INFO).
+ * a zombie not reaped yet (6.18 fills it in at reaping), or the pidfd was made after the exit), -errno on failure
+ * (ENOTTY/EINVAL: the kernel lacks PIDFD_GET_INFO).
  */
 FL_EXPORT int fl_pidfd_exit_info(int pidfd, int32_t *status_out);
 
