@@ -1,0 +1,351 @@
+using System.Runtime.InteropServices;
+using Forklift.Abi;
+using Forklift.Interop;
+using Forklift.Rules;
+using Forklift.Spawning;
+
+namespace Forklift.Processes;
+
+/// <summary>
+/// Starts commands on the real kernel: validates the command, checks the clone request against the clone model
+/// (<see cref="CloneRules.Evaluate"/>, with the caller's context read once and cached), creates the parent's
+/// pipes, compiles the plan, calls the native stage and returns a live <see cref="ChildProcess"/> (or throws).
+/// Thread-safe; one reactor thread per launcher watches every child it started. <see cref="Default"/> serves
+/// most programs.
+/// </summary>
+public sealed unsafe class ProcessLauncher : IProcessLauncher
+{
+    private static readonly Lazy<ProcessLauncher> s_default = new(() => new ProcessLauncher());
+
+    private readonly ISystemCalls _system;
+    private readonly Lazy<CallerContext> _context;
+    private readonly Lazy<Reactor> _reactor;
+
+    /// <summary>A launcher for this process, whose clone requests are checked against its live context.</summary>
+    public ProcessLauncher()
+        : this(LinuxSystemCalls.Instance, CallerContextReader.Live)
+    {
+    }
+
+    /// <summary>
+    /// A launcher whose clone requests are checked against <paramref name="callerContext"/> instead of the live
+    /// one (to see what another caller would be refused; the kernel still has the last word).
+    /// </summary>
+    public ProcessLauncher(CallerContext callerContext)
+        : this(LinuxSystemCalls.Instance, () => callerContext)
+    {
+        ArgumentNullException.ThrowIfNull(callerContext);
+    }
+
+    internal ProcessLauncher(ISystemCalls system, Func<CallerContext> context)
+    {
+        _system = system;
+        _context = new Lazy<CallerContext>(context, LazyThreadSafetyMode.ExecutionAndPublication);
+        _reactor = new Lazy<Reactor>(() => new Reactor(system), LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>The shared launcher of this process (real system calls, live caller context).</summary>
+    public static ProcessLauncher Default => s_default.Value;
+
+    /// <summary>The caller context clone requests are checked against (read on first use, then cached).</summary>
+    public CallerContext CallerContext => _context.Value;
+
+    internal Reactor Reactor => _reactor.Value;
+
+    internal ISystemCalls SystemCalls => _system;
+
+    /// <summary>
+    /// Starts <paramref name="command"/> and returns once it has exec'd. Children with a parent-death signal are
+    /// created by a dedicated long-lived thread (the signal is tied to the creating thread).
+    /// </summary>
+    /// <exception cref="CommandException">The command is invalid; nothing was created.</exception>
+    /// <exception cref="CloneRefusedException">The clone model says the kernel would refuse; nothing was created.</exception>
+    /// <exception cref="SpawnException">A step failed; any child created was reaped.</exception>
+    public ChildProcess Start(Command command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        CommandValidator.Validate(command);
+        bool sync = !command.ParentActions.IsEmpty;
+        CheckClone(command, fast: !sync, CallerContext);
+        return command.ParentDeathSignal != 0
+            ? SpawnerThread.Run(() => StartCore(command, sync))
+            : StartCore(command, sync);
+    }
+
+    IChildProcess IProcessLauncher.Start(Command command) => Start(command);
+
+    /// <summary>
+    /// Starts a pipeline: each command's standard output is the write end of a pipe whose read end is the next
+    /// command's standard input; the parent closes both ends once the two children have them. The first
+    /// command's standard input and the last one's output are as those commands say. If one fails to start,
+    /// the children already started are killed (and reaped) before the exception propagates.
+    /// </summary>
+    /// <exception cref="CommandException">A command sets a stream the pipeline connects.</exception>
+    public IReadOnlyList<ChildProcess> Start(Pipeline pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var commands = pipeline.Commands;
+        for (int i = 0; i < commands.Length; i++)
+        {
+            if (i < commands.Length - 1 && commands[i].StandardOutput.Kind != StdioKind.Inherit)
+                throw new CommandException($"Commands[{i}].StandardOutput", $"is {commands[i].StandardOutput}, but the pipeline connects it to the next command's standard input");
+            if (i > 0 && commands[i].StandardInput.Kind != StdioKind.Inherit)
+                throw new CommandException($"Commands[{i}].StandardInput", $"is {commands[i].StandardInput}, but the pipeline connects it to the previous command's standard output");
+            CommandValidator.Validate(commands[i]);
+        }
+
+        var started = new List<ChildProcess>(commands.Length);
+        int readEnd = -1;
+        try
+        {
+            for (int i = 0; i < commands.Length; i++)
+            {
+                var command = commands[i];
+                int nextRead = -1, write = -1;
+                if (i < commands.Length - 1)
+                {
+                    int rc = _system.Pipe2(out nextRead, out write);
+                    if (rc < 0)
+                        throw new SpawnException("Pipe2", (Errno)(-rc), $"between commands {i} and {i + 1}", SpawnHints.ForSetup((Errno)(-rc)), command.ToString());
+                    command = command.WithStandardOutput(Stdio.FromFileDescriptor(write));
+                }
+                if (i > 0)
+                    command = command.WithStandardInput(Stdio.FromFileDescriptor(readEnd));
+                try
+                {
+                    started.Add(Start(command));
+                }
+                finally
+                {
+                    if (write >= 0)
+                        _system.Close(write);
+                    if (readEnd >= 0)
+                        _system.Close(readEnd);
+                    readEnd = nextRead;
+                }
+            }
+            return started;
+        }
+        catch
+        {
+            if (readEnd >= 0)
+                _system.Close(readEnd);
+            foreach (var child in started)
+            {
+                child.Kill();
+                child.Dispose();
+            }
+            throw;
+        }
+    }
+
+    IReadOnlyList<IChildProcess> IProcessLauncher.Start(Pipeline pipeline) => Start(pipeline);
+
+    /// <summary>
+    /// Checks what the stage will ask the kernel for against the clone model: clone3 as the stage builds it
+    /// (CLONE_PIDFD, CLONE_CLEAR_SIGHAND, CLONE_VM|CLONE_VFORK with its own stack on the fast path), and the
+    /// legacy clone it falls back to when the model says clone3 is missing (or the command asks for clone only).
+    /// </summary>
+    /// <exception cref="CloneRefusedException">The model refuses.</exception>
+    internal static void CheckClone(Command c, bool fast, CallerContext context)
+    {
+        bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
+        var flags = c.CloneFlags | (sibling ? CloneFlags.Parent : 0) | CloneFlags.Pidfd
+                    | (fast ? CloneFlags.Vm | CloneFlags.Vfork : 0);
+        ulong exitSignal = (ulong)(c.ExitSignal ?? (sibling ? 0 : Signals.SigChld));
+        ulong pidfd = UserPointer.Valid(UserPointer.PidfdField);
+        ulong stack = fast ? UserPointer.Valid(UserPointer.ArgsField + 1) : 0;
+
+        if (c.CloneEntry != CloneEntryPolicy.LegacyClone)
+        {
+            var args = new CloneArgs
+            {
+                Flags = flags | CloneFlags.ClearSighand,
+                Pidfd = pidfd,
+                ExitSignal = exitSignal,
+                Stack = stack,
+                StackSize = fast ? 64 * 1024UL : 0,
+                SetTidValues = [],
+            };
+            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context);
+            if (verdict.Allowed)
+                return;
+            if (verdict.Errno != Errno.ENOSYS)
+                throw new CloneRefusedException("Clone3", verdict, c.ToString());
+        }
+
+        var legacy = new CloneArgs { Flags = flags, Pidfd = pidfd, ParentTid = pidfd, ExitSignal = exitSignal, Stack = stack, SetTidValues = [] };
+        if (!LegacyCloneRegisters.TryFromArgs(legacy, out var registers, out var why))
+            throw new CommandException("CloneFlags", $"legacy clone cannot express this request: {why}");
+        var legacyVerdict = CloneRules.Evaluate(CloneCall.Legacy(registers), context);
+        if (!legacyVerdict.Allowed)
+            throw new CloneRefusedException("Clone", legacyVerdict, c.ToString());
+    }
+
+    private ChildProcess StartCore(Command c, bool sync)
+    {
+        var toClose = new List<int>();   // every fd created here that is not handed over by the end
+        var parentEnds = new int[] { -1, -1, -1 };
+        var parentFds = new Dictionary<int, int>();
+        var references = new List<SafeHandle>();
+        try
+        {
+            for (int fd = 0; fd <= 2; fd++)
+            {
+                if (StandardStream(c, fd).Kind != StdioKind.Pipe)
+                    continue;
+                int rc = _system.Pipe2(out int read, out int write);
+                if (rc < 0)
+                    throw new SpawnException($"Pipe2(fd {fd})", (Errno)(-rc), null, SpawnHints.ForSetup((Errno)(-rc)), c.ToString());
+                toClose.Add(read);
+                toClose.Add(write);
+                (int childEnd, int parentEnd) = fd == 0 ? (read, write) : (write, read);
+                rc = _system.SetNonBlocking(parentEnd);
+                if (rc < 0)
+                    throw new SpawnException($"SetNonBlocking(fd {fd})", (Errno)(-rc), null, null, c.ToString());
+                parentFds[fd] = childEnd;
+                parentEnds[fd] = parentEnd;
+            }
+            foreach (var (fd, stdio) in AllFds(c))
+            {
+                if (stdio.Kind != StdioKind.Handle)
+                    continue;
+                bool added = false;
+                stdio.Handle!.DangerousAddRef(ref added); // the fd stays open and unrecycled until the child has it
+                references.Add(stdio.Handle);
+                parentFds[fd] = (int)stdio.Handle.DangerousGetHandle();
+            }
+
+            var inputs = SpawnInputs.Capture(_system.GetParentPid());
+            var model = SpawnPlanBuilder.Build(c, inputs, parentFds, sync);
+            using var plan = SpawnPlan.Create(model);
+            var result = FlSpawnResult.Empty;
+            if (_system.Spawn(plan.Native, &result) != 0)
+                throw Failure(c, plan, result, fast: !sync);
+            if (sync)
+                RunParentActions(c, plan, &result);
+
+            // The child has exec'd: it holds its ends; the parent keeps the others.
+            var pidfd = new SafePidfdHandle(result.Pidfd, _system);
+            var path = new SpawnPath(result.UsedClone3 == 1, (Errno)result.Clone3Errno, FastPath: !sync);
+            ChildExitWatch watch;
+            try
+            {
+                watch = ChildExitWatch.Start(_system, Reactor, pidfd, result.Pid);
+            }
+            catch
+            {
+                // Cannot watch it: do not leave it running unwatched or as a zombie.
+                _system.PidfdSendSignal(result.Pidfd, 9);
+                _system.PidfdWait(result.Pidfd, ChildExitWatch.WAll, out _, default);
+                pidfd.Dispose();
+                throw;
+            }
+            var streams = new ChildPipeStream?[3];
+            for (int fd = 0; fd <= 2; fd++)
+            {
+                if (parentEnds[fd] < 0)
+                    continue;
+                toClose.Remove(parentEnds[fd]);
+                streams[fd] = new ChildPipeStream(_system, Reactor, parentEnds[fd], readable: fd != 0);
+            }
+            return new ChildProcess(_system, c, result.Pid, pidfd, path, TimeSpan.FromTicks(result.CallNanoseconds / 100), watch,
+                streams[0], streams[1], streams[2]);
+        }
+        finally
+        {
+            foreach (int fd in toClose)
+                _system.Close(fd);
+            foreach (var handle in references)
+                handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>The full path: the child waits at FL_OP_WAIT_PARENT; run the parent's work, then let it go on.</summary>
+    private void RunParentActions(Command c, SpawnPlan plan, FlSpawnResult* result)
+    {
+        var context = new ParentActionContext(result->Pid, result->Pidfd);
+        foreach (var action in c.ParentActions)
+        {
+            try
+            {
+                action.Run(context);
+            }
+            catch (Exception e)
+            {
+                int pid = result->Pid;
+                _system.SpawnRelease(result, plan.Native, go: false); // the child gives up without exec and is reaped
+                CloseFailedPidfd(result);
+                throw new SpawnException($"ParentAction({action.Name})", Errno.None, null,
+                    "The parent's work between clone and exec failed; the child gave up before exec and was reaped.",
+                    c.ToString(), pid, new SpawnPath(result->UsedClone3 == 1, (Errno)result->Clone3Errno, false), innerException: e);
+            }
+        }
+        if (_system.SpawnRelease(result, plan.Native, go: true) != 0)
+        {
+            var failure = Failure(c, plan, *result, fast: false);
+            CloseFailedPidfd(result);
+            throw failure;
+        }
+    }
+
+    private void CloseFailedPidfd(FlSpawnResult* result)
+    {
+        if (result->Pidfd >= 0)
+        {
+            _system.Close(result->Pidfd);
+            result->Pidfd = -1;
+        }
+    }
+
+    /// <summary>Maps a failed <c>fl_spawn</c>/<c>fl_spawn_release</c> result to the exception naming its step.</summary>
+    internal static SpawnException Failure(Command c, SpawnPlan plan, in FlSpawnResult result, bool fast)
+    {
+        var errno = (Errno)result.ErrorErrno;
+        string commandLine = c.ToString();
+        SpawnPath? path = result.Pid > 0 || result.ErrorStep == SpawnStepCode.Clone
+            ? new SpawnPath(result.UsedClone3 == 1, (Errno)result.Clone3Errno, fast)
+            : null;
+        var steps = plan.Model.Steps;
+        switch (result.ErrorStep)
+        {
+            case SpawnStepCode.Clone:
+                bool legacy = (plan.Model.Flags & SpawnPlanFlags.NoClone3) != 0 || result.Clone3Errno != 0;
+                return new CloneFailedException(legacy ? "Clone" : "Clone3", errno, Errno.None, SpawnHints.ForClone(errno), commandLine, path);
+            case SpawnStepCode.Exec:
+                var attempts = plan.ExecAttempts();
+                int index = result.ErrorDetail;
+                bool searched = !c.Program.Contains('/');
+                string? obj = searched && errno == Errno.ENOENT ? c.Program
+                    : index >= 0 && index < plan.Model.ExecPaths.Length ? plan.Model.ExecPaths[index] : null;
+                return new SpawnException("Execve", errno, obj, SpawnHints.ForExec(errno, searched, c.Program), commandLine, result.Pid, path, attempts);
+            case SpawnStepCode.Setup:
+                return new SpawnException("Setup", errno, null, SpawnHints.ForSetup(errno), commandLine, result.Pid, path);
+            case SpawnStepCode.Signals:
+                return new SpawnException("Signals", errno, null, null, commandLine, result.Pid, path);
+            case SpawnStepCode.Sync:
+                return new SpawnException("Sync", errno, null, null, commandLine, result.Pid, path);
+            case >= 0 when result.ErrorStep < steps.Length:
+                var step = steps[result.ErrorStep];
+                return new SpawnException(step.Name, errno, step.Object, SpawnHints.ForStep(step.Op, errno), commandLine, result.Pid, path);
+            default:
+                return new SpawnException($"Step({result.ErrorStep})", errno, null, null, commandLine, result.Pid, path);
+        }
+    }
+
+    private static Stdio StandardStream(Command c, int fd) => fd switch
+    {
+        0 => c.StandardInput,
+        1 => c.StandardOutput,
+        _ => c.StandardError,
+    };
+
+    private static IEnumerable<KeyValuePair<int, Stdio>> AllFds(Command c)
+    {
+        yield return new(0, c.StandardInput);
+        yield return new(1, c.StandardOutput);
+        yield return new(2, c.StandardError);
+        foreach (var kv in c.FileDescriptors)
+            yield return kv;
+    }
+}

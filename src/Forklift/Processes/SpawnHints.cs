@@ -1,0 +1,62 @@
+using Forklift.Abi;
+using Forklift.Interop;
+
+namespace Forklift.Processes;
+
+/// <summary>The usual causes of an errno at a step, in words a user can act on (bubblewrap and crun do the same).</summary>
+internal static class SpawnHints
+{
+    public static string? ForExec(Errno errno, bool searched, string program) => errno switch
+    {
+        Errno.ENOENT when searched => $"'{program}' was not found in any PATH directory (PATH is the caller's, as execvp uses it).",
+        Errno.ENOENT => "The file does not exist, or its #! interpreter or ELF loader is missing.",
+        Errno.EACCES => "Permission denied: the file is not executable (chmod +x), is a directory or not a regular file, " +
+                        "is on a noexec mount, or a directory on its path is not searchable.",
+        Errno.ENOEXEC => "The kernel does not recognize the file's format: a script without #!? (execvp would hand it to /bin/sh; Forklift does not).",
+        Errno.ETXTBSY => "The file is open for writing (still being written or copied?).",
+        Errno.E2BIG => "The arguments and environment together exceed the kernel's limit (ARG_MAX, a quarter of the stack limit).",
+        Errno.ELOOP => "Too many symbolic links (or a #! chain too deep).",
+        Errno.ENAMETOOLONG => "The path is longer than PATH_MAX.",
+        Errno.ENOTDIR => "A component of the path is not a directory.",
+        Errno.EPERM => "Not permitted: a set-user-ID program under no_new_privs or a nosuid mount, or a security module refused it.",
+        _ => null,
+    };
+
+    public static string? ForStep(int op, Errno errno) => (op, errno) switch
+    {
+        (SpawnOp.Chdir, Errno.ENOENT) => "The working directory does not exist.",
+        (SpawnOp.Chdir, Errno.ENOTDIR) => "The working directory is not a directory.",
+        (SpawnOp.Chdir, Errno.EACCES) => "The child's user may not search the working directory.",
+        (SpawnOp.Open, Errno.ENOENT) => "The file, or its directory, does not exist.",
+        (SpawnOp.Open, Errno.EACCES) => "Permission denied (files are opened by the child, as the user it runs as).",
+        (SpawnOp.Open, Errno.EISDIR) => "The path is a directory.",
+        (SpawnOp.Dup2, Errno.EBADF) or (SpawnOp.DupAbove, Errno.EBADF) => "The source fd is not open in the parent.",
+        (SpawnOp.SetResUid, Errno.EPERM) => "Changing the uid needs CAP_SETUID.",
+        (SpawnOp.SetResGid, Errno.EPERM) or (SpawnOp.SetGroups, Errno.EPERM) => "Changing groups needs CAP_SETGID (and setgroups is denied in a user namespace whose setgroups file says deny).",
+        (SpawnOp.SetRlimit, Errno.EPERM) => "Raising a hard limit needs CAP_SYS_RESOURCE.",
+        (SpawnOp.SetRlimit, Errno.EINVAL) => "The soft limit exceeds the hard one, or NOFILE exceeds fs.nr_open.",
+        (SpawnOp.Setpgid, Errno.EPERM) => "The process group is in another session, or does not exist.",
+        (SpawnOp.SetCtty, Errno.EPERM) => "The terminal is another session's controlling terminal (stealing it needs CAP_SYS_ADMIN).",
+        (SpawnOp.SetCtty, Errno.ENOTTY) or (SpawnOp.Tcsetpgrp, Errno.ENOTTY) => "The fd is not a terminal, or not the child's controlling terminal.",
+        (SpawnOp.Pdeathsig, _) => null,
+        _ => null,
+    };
+
+    public static string? ForClone(Errno errno) => errno switch
+    {
+        Errno.EPERM => "A seccomp profile may block clone3 (some container engines do): allow the fallback with WithCloneEntry(CloneEntryPolicy.Clone3WithFallbackOnEperm).",
+        Errno.EAGAIN => "A process limit was hit: RLIMIT_NPROC, the pids cgroup controller, or kernel.pid_max / threads-max.",
+        Errno.ENOMEM => "The kernel could not allocate the new task.",
+        Errno.ENOSPC => "A namespace count limit (user.max_*_namespaces) or the pid namespace's limit was hit.",
+        Errno.EUSERS => "Too many nested user namespaces.",
+        _ => null,
+    };
+
+    public static string? ForSetup(Errno errno) => errno switch
+    {
+        Errno.EMFILE => "This process has too many open files (RLIMIT_NOFILE).",
+        Errno.ENFILE => "The system has too many open files (fs.file-max).",
+        Errno.ENOMEM => "Out of memory.",
+        _ => null,
+    };
+}

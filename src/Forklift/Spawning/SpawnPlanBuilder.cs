@@ -1,0 +1,215 @@
+using System.Collections;
+using System.Collections.Immutable;
+using System.Globalization;
+using Forklift.Abi;
+using Forklift.Interop;
+
+namespace Forklift.Spawning;
+
+/// <summary>What the plan depends on besides the command: the caller's state, read once per start.</summary>
+/// <param name="Environment">The caller's environment (the managed view, as <c>Process.Start</c> uses it).</param>
+/// <param name="CurrentDirectory">The caller's current directory.</param>
+/// <param name="ProcessId">The caller's pid (what the child's getppid returns).</param>
+/// <param name="ParentProcessId">The caller's parent's pid (what a sibling's getppid returns).</param>
+internal sealed record SpawnInputs(IReadOnlyDictionary<string, string> Environment, string CurrentDirectory, int ProcessId, int ParentProcessId)
+{
+    /// <summary>The caller as it is now.</summary>
+    public static SpawnInputs Capture(int parentProcessId)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in System.Environment.GetEnvironmentVariables())
+            env[(string)e.Key] = (string?)e.Value ?? "";
+        return new SpawnInputs(env, System.Environment.CurrentDirectory, System.Environment.ProcessId, parentProcessId);
+    }
+}
+
+/// <summary>
+/// Compiles a validated <see cref="Command"/> into a <see cref="PlanModel"/>. Pure: the parent fds of pipes and
+/// handles are passed in (<c>parentFds</c>: child fd -> parent fd), so the plan for any command can be checked
+/// without creating anything. The steps run in the order of <see cref="Phases"/>.
+/// </summary>
+internal static class SpawnPlanBuilder
+{
+    /// <summary>The stage's default fast-path stack (0 lets it pick 64 KiB).</summary>
+    public const ulong StackSize = 0;
+
+    /// <summary><c>FL_MAX_EXEC_PATHS</c>: the most exec candidates a plan may carry.</summary>
+    public const int MaxExecPaths = 128;
+
+    private const int ORdOnly = 0, OWrOnly = 1, ORdWr = 2, OCreat = 0x40, ONoCtty = 0x100, OTrunc = 0x200, OAppend = 0x400;
+
+    /// <summary>The phases of the child's setup, in order. Why this order:</summary>
+    /// <remarks>
+    /// WaitParent first, so the parent's actions (id maps) precede everything that may need them. Session and
+    /// group next (setsid must come before any terminal step). Limits before credentials: raising a hard limit
+    /// needs CAP_SYS_RESOURCE, which a uid change drops. Credentials before the files, so the child opens its
+    /// files as the user it runs as (as a shell redirection after su would). Terminal steps after the fd setup:
+    /// they name child fds. Parent-death signal after credentials: changing credentials clears it (prctl(2)).
+    /// No-new-privs last.
+    /// </remarks>
+    internal static readonly ImmutableArray<string> Phases =
+        ["WaitParent", "Session", "ResourceLimits", "Umask", "Credentials", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
+
+    public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync)
+    {
+        var steps = ImmutableArray.CreateBuilder<PlanStep>();
+        bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
+        ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0);
+
+        foreach (var phase in Phases)
+        {
+            switch (phase)
+            {
+                case "WaitParent" when sync:
+                    steps.Add(PlanStep.Of(SpawnOp.WaitParent, "WaitParent"));
+                    break;
+                case "Session":
+                    if (c.NewSession)
+                        steps.Add(PlanStep.Of(SpawnOp.Setsid, "Setsid"));
+                    else if (c.ProcessGroup is { } pgid)
+                        steps.Add(PlanStep.Of(SpawnOp.Setpgid, "Setpgid", a: pgid, obj: pgid == 0 ? "new group" : $"group {pgid}"));
+                    break;
+                case "ResourceLimits":
+                    foreach (var (resource, value) in c.ResourceLimits)
+                        steps.Add(PlanStep.Of(SpawnOp.SetRlimit, $"SetRlimit({ResourceLimits.Name(resource)})",
+                            a: (long)resource, b: unchecked((long)value.Soft), c: unchecked((long)value.Hard), obj: value.ToString()));
+                    break;
+                case "Umask" when c.Umask is { } umask:
+                    steps.Add(PlanStep.Of(SpawnOp.Umask, "Umask", a: (int)umask & 0x1ff, obj: Convert.ToString((int)umask & 0x1ff, 8).PadLeft(4, '0')));
+                    break;
+                case "Credentials" when c.UserId is not null || c.GroupId is not null || c.SupplementaryGroups is not null:
+                    var groups = c.SupplementaryGroups ?? [];
+                    steps.Add(new PlanStep(SpawnOp.SetGroups, groups.Length, 0, 0, null, groups, "Setgroups", $"[{string.Join(',', groups)}]"));
+                    if (c.GroupId is { } gid)
+                        steps.Add(PlanStep.Of(SpawnOp.SetResGid, "Setresgid", a: gid, obj: $"gid {gid}"));
+                    if (c.UserId is { } uid)
+                        steps.Add(PlanStep.Of(SpawnOp.SetResUid, "Setresuid", a: uid, obj: $"uid {uid}"));
+                    break;
+                case "WorkingDirectory" when c.WorkingDirectory is { } dir:
+                    string full = Path.IsPathRooted(dir) ? dir : Path.Join(inputs.CurrentDirectory, dir);
+                    steps.Add(PlanStep.Of(SpawnOp.Chdir, "Chdir", str: full, obj: full));
+                    break;
+                case "Files":
+                    steps.AddRange(FdPlanner.Plan(FdSources(c, inputs, parentFds)));
+                    break;
+                case "Terminal":
+                    if (c.NewSession && c.ControllingTerminal is { } ctty)
+                    {
+                        steps.Add(PlanStep.Of(SpawnOp.SetCtty, $"SetCtty(fd {ctty})", a: ctty));
+                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, $"Tcsetpgrp(fd {ctty})", a: ctty));
+                    }
+                    else if (c.ForegroundTerminal is { } fg)
+                    {
+                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, $"Tcsetpgrp(fd {fg})", a: fg));
+                    }
+                    break;
+                case "Signals":
+                    foreach (int s in c.DefaultSignals.Except(c.IgnoredSignals))
+                        steps.Add(PlanStep.Of(SpawnOp.SignalDefault, $"SignalDefault({Signals.Name(s)})", a: s));
+                    foreach (int s in c.IgnoredSignals)
+                        steps.Add(PlanStep.Of(SpawnOp.SignalIgnore, $"SignalIgnore({Signals.Name(s)})", a: s));
+                    break;
+                case "ParentDeath" when c.ParentDeathSignal != 0:
+                    // b: the pid the child must see as its parent; if getppid() differs, the parent already died
+                    // (the race between clone and prctl). 0 turns the check off where getppid() says nothing about
+                    // us: in a new pid namespace it is 0, for a sibling it is our own parent.
+                    long keeper = (cloneFlags & (ulong)CloneFlags.NewPid) != 0 || sibling ? 0 : inputs.ProcessId;
+                    steps.Add(PlanStep.Of(SpawnOp.Pdeathsig, "Pdeathsig", a: c.ParentDeathSignal, b: keeper, obj: Signals.Name(c.ParentDeathSignal)));
+                    break;
+                case "NoNewPrivileges" when c.NoNewPrivileges:
+                    steps.Add(PlanStep.Of(SpawnOp.NoNewPrivs, "NoNewPrivs"));
+                    break;
+            }
+        }
+
+        var flags = SpawnPlanFlags.ResetSignals | (sync ? SpawnPlanFlags.Sync : SpawnPlanFlags.Fast);
+        if (c.CloneEntry == CloneEntryPolicy.LegacyClone)
+            flags |= SpawnPlanFlags.NoClone3;
+        if (c.CloneEntry == CloneEntryPolicy.Clone3WithFallbackOnEperm)
+            flags |= SpawnPlanFlags.FallbackOnEperm;
+        ulong sigmask = 0;
+        foreach (int s in c.BlockedSignals)
+            sigmask |= 1UL << (s - 1);
+        if (sigmask != 0)
+            flags |= SpawnPlanFlags.SetSigmask;
+
+        var execPaths = ExecResolver.Candidates(c.Program, inputs.Environment.GetValueOrDefault("PATH"), inputs.CurrentDirectory);
+        if (execPaths.Length > MaxExecPaths)
+            throw new CommandException("Program", $"PATH has {execPaths.Length} directories; the stage tries at most {MaxExecPaths} (FL_MAX_EXEC_PATHS): give a path");
+
+        return new PlanModel
+        {
+            Flags = flags,
+            CloneFlags = cloneFlags,
+            ExitSignal = (ulong)(c.ExitSignal ?? (sibling ? 0 : Signals.SigChld)),
+            Sigmask = sigmask,
+            ExecPaths = execPaths,
+            Argv = [c.ArgumentZero ?? c.Program, .. c.Arguments],
+            Envp = Environment(c, inputs),
+            Steps = steps.ToImmutable(),
+        };
+    }
+
+    /// <summary>Every child fd the command sets, with its source.</summary>
+    private static Dictionary<int, FdSource> FdSources(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds)
+    {
+        var result = new Dictionary<int, FdSource>();
+        Add(0, c.StandardInput);
+        Add(1, c.StandardOutput);
+        Add(2, c.StandardError);
+        foreach (var (fd, source) in c.FileDescriptors)
+            Add(fd, source);
+        return result;
+
+        void Add(int target, Stdio stdio)
+        {
+            switch (stdio.Kind)
+            {
+                case StdioKind.Inherit when target <= 2:
+                    return; // already there
+                case StdioKind.Inherit:
+                    result[target] = new FdSource.Dup(target, $"fd {target}");
+                    return;
+                case StdioKind.Null:
+                    result[target] = new FdSource.Open("/dev/null", ORdWr | ONoCtty, 0);
+                    return;
+                case StdioKind.File:
+                    string path = Path.IsPathRooted(stdio.Path!) ? stdio.Path! : Path.Join(inputs.CurrentDirectory, stdio.Path!);
+                    int flags = stdio.FileMode switch
+                    {
+                        StdioFileMode.Read => ORdOnly,
+                        StdioFileMode.Append => OWrOnly | OCreat | OAppend,
+                        _ => OWrOnly | OCreat | OTrunc,
+                    } | ONoCtty;
+                    result[target] = new FdSource.Open(path, flags, 0x1b6 /* 0666 */);
+                    return;
+                case StdioKind.FileDescriptor:
+                    result[target] = new FdSource.Dup(stdio.FileDescriptor, $"fd {stdio.FileDescriptor}");
+                    return;
+                case StdioKind.Pipe:
+                case StdioKind.Handle:
+                    result[target] = new FdSource.Dup(parentFds[target], stdio.Kind == StdioKind.Pipe ? "pipe" : "handle");
+                    return;
+            }
+        }
+    }
+
+    /// <summary>The child's environment as <c>NAME=value</c> strings, sorted by name (ordinal).</summary>
+    private static ImmutableArray<string> Environment(Command c, SpawnInputs inputs)
+    {
+        var env = c.InheritEnvironment
+            ? new SortedDictionary<string, string>(inputs.Environment.ToDictionary(), StringComparer.Ordinal)
+            : new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in c.EnvironmentChanges)
+        {
+            if (value is null)
+                env.Remove(name);
+            else
+                env[name] = value;
+        }
+        var result = ImmutableArray.CreateBuilder<string>(env.Count);
+        foreach (var (name, value) in env)
+            result.Add(string.Create(CultureInfo.InvariantCulture, $"{name}={value}"));
+        return result.MoveToImmutable();
+    }
+}
