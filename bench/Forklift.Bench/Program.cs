@@ -7,7 +7,7 @@ namespace Forklift.Bench;
 
 /// <summary>
 /// Forklift's benchmarks, run side by side in one process and printed with ratios.
-/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules [--json]</c>
+/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules|spawn [--json]</c>
 /// </summary>
 public static class Program
 {
@@ -19,8 +19,10 @@ public static class Program
         {
             case "rules":
                 return RulesBench.Run(json);
+            case "spawn":
+                return SpawnBench.Run(args);
             default:
-                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules)");
+                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn)");
                 return 2;
         }
     }

@@ -1,0 +1,66 @@
+/*
+ * peers.c: the C peers Forklift's spawn benchmark measures against, called from the same .NET process.
+ * Plain libc (posix_spawn, vfork, waitpid): this library is only loaded by the benchmark.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* posix_spawn + waitpid of argv[0]; call_ns gets the time posix_spawn itself took. Returns the wait status or -errno. */
+EXPORT int flb_posix_spawn_wait(const char *path, char *const argv[], char *const envp[], int64_t *call_ns)
+{
+    pid_t pid;
+    int64_t t0 = now_ns();
+    int r = posix_spawn(&pid, path, NULL, NULL, argv, envp);
+    if (call_ns)
+        *call_ns = now_ns() - t0;
+    if (r != 0)
+        return -r;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return status;
+}
+
+/* vfork + execve + waitpid: the classic fast path, for reference. */
+EXPORT int flb_vfork_wait(const char *path, char *const argv[], char *const envp[], int64_t *call_ns)
+{
+    int64_t t0 = now_ns();
+    pid_t pid = vfork();
+    if (pid == 0) {
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    if (call_ns)
+        *call_ns = now_ns() - t0;
+    if (pid < 0)
+        return -errno;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return status;
+}
+
+/* Spawns and waits `count` times with posix_spawn on the calling thread; returns how many succeeded. */
+EXPORT int flb_posix_spawn_loop(const char *path, char *const argv[], char *const envp[], int count)
+{
+    int ok = 0;
+    for (int i = 0; i < count; i++)
+        ok += flb_posix_spawn_wait(path, argv, envp, NULL) == 0;
+    return ok;
+}
