@@ -63,6 +63,12 @@ public sealed record CallerContext
     /// <summary>The caller is a child subreaper (PR_SET_CHILD_SUBREAPER).</summary>
     public bool ChildSubreaper { get; init; }
 
+    /// <summary>
+    /// The exit signal of the caller's thread-group leader (its own parent gets it when it exits). A child made with
+    /// CLONE_PARENT inherits this one instead of the requested signal (copy_process). Default SIGCHLD.
+    /// </summary>
+    public int ExitSignal { get; init; } = Abi.Signals.SigChld;
+
     /// <summary>RLIMIT_NPROC; <see cref="ulong.MaxValue"/> is unlimited.</summary>
     public ulong RlimitNproc { get; init; } = ulong.MaxValue;
 

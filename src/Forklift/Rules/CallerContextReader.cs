@@ -68,7 +68,8 @@ public static class CallerContextReader
             ChildSubreaper = subreaper,
             RlimitNproc = rlimitNproc,
             UserProcesses = userProcesses,
-            SchedDeadline = ReadSchedPolicy() == 6, // SCHED_DEADLINE
+            SchedDeadline = ReadStatField(41) == 6, // SCHED_DEADLINE
+            ExitSignal = ReadStatField(38) is int es and > 0 ? es : Abi.Signals.SigChld,
             NamespaceLimits = limits.MoveToImmutable(),
             PidMax = int.TryParse(ReadOr("/proc/sys/kernel/pid_max", "").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pm) ? pm : 32768,
             PidsInUse = [new LivePidSet()],
@@ -206,9 +207,10 @@ public static class CallerContextReader
         }
     }
 
-    private static int ReadSchedPolicy()
+    private static int ReadStatField(int field)
     {
-        // /proc/self/stat: field 41 is the policy; the comm field (2) may contain spaces, so count after ')'.
+        // /proc/self/stat (proc(5)): field 38 is exit_signal, 41 the policy; the comm field (2) may contain spaces,
+        // so count after the last ')'.
         string s = ReadOr("/proc/self/stat", "");
         int close = s.LastIndexOf(')');
         if (close < 0)
@@ -216,8 +218,9 @@ public static class CallerContextReader
             return 0;
         }
         var f = s[(close + 2)..].Split(' ');
-        // f[0] is field 3 (state): field 41 is f[38].
-        return f.Length > 38 && int.TryParse(f[38], CultureInfo.InvariantCulture, out int p) ? p : 0;
+        // f[0] is field 3 (state).
+        int i = field - 3;
+        return f.Length > i && int.TryParse(f[i], CultureInfo.InvariantCulture, out int p) ? p : 0;
     }
 
     private static bool HasLa57()

@@ -125,8 +125,9 @@ public readonly struct CloneEffects
             Pidfd = Has(CloneFlags.Pidfd) ? Effect.Written : Effect.None,
             Stack = call.Args.Stack != 0 ? Effect.Set : Effect.Inherited,
             VforkWait = Has(CloneFlags.Vfork),
-            // copy_process: a thread's exit_signal is -1; legacy CLONE_PARENT|CLONE_THREAD takes the caller's own.
-            ExitSignal = thread ? -1 : call.Args.ExitSignalNumber,
+            // copy_process: a thread's exit_signal is -1; a CLONE_PARENT sibling takes the caller's group leader's
+            // (the shared parent expects that one), whatever was requested.
+            ExitSignal = thread ? -1 : Has(CloneFlags.Parent) ? context.ExitSignal : call.Args.ExitSignalNumber,
             Traced = Has(CloneFlags.Ptrace),
             IoContext = Has(CloneFlags.Io) ? Effect.Shared : Effect.Copied,
         };

@@ -148,3 +148,16 @@ public class EffectsAndContextSpecs
         Assert.Contains("no such file", error);
     }
 }
+
+public class SiblingExitSignalSpecs
+{
+    [Fact]
+    public void A_sibling_gets_the_callers_own_exit_signal_whatever_it_asks()
+    {
+        var ctx = CallerContext.Root with { ExitSignal = 10 };
+        var legacy = CloneEffects.Of(RequestText.Call("clone flags=PARENT exit=CHLD"), ctx);
+        Assert.Equal(10, legacy.ExitSignal);
+        Assert.Equal(17, CloneEffects.Of(RequestText.Call("clone exit=CHLD"), ctx).ExitSignal);
+        Assert.Equal(Signals.SigChld, CallerContextReader.Live().ExitSignal);
+    }
+}
