@@ -1,12 +1,15 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using Forklift.Cli.Explain;
+using Forklift.Cli.Run;
 
 namespace Forklift.Cli;
 
 /// <summary>
 /// The <c>forklift</c> command. Exit codes: 0 when the command did its work (for <c>explain</c>, whether or not
 /// the call would be allowed), 2 for unusable arguments (one line on stderr), 1 when something else failed.
+/// <c>run</c> exits as its child did (128+N for a signal N) or with 127, 126 or 125 when it could not start it
+/// (<see cref="RunCommand.Description"/>).
 /// </summary>
 internal static class Program
 {
@@ -23,7 +26,10 @@ internal static class Program
         Run(args, CliEnvironment.ForWriters(output, error));
 
     /// <summary>Runs the command line in-process in the given environment.</summary>
-    internal static int Run(string[] args, CliEnvironment env)
+    internal static int Run(string[] args, CliEnvironment env) => Run(args, env, RunServices.Live);
+
+    /// <summary>Runs the command line in-process, with <c>run</c> starting processes through <paramref name="run"/>.</summary>
+    internal static int Run(string[] args, CliEnvironment env, RunServices run)
     {
         // Not RootCommand: it names itself after the executable (Forklift.Cli); the command is `forklift`.
         var root = new Command("forklift", "Forklift: Linux process creation for .NET, and a model of what every clone call means.")
@@ -32,7 +38,8 @@ internal static class Program
             new VersionOption(),
         };
         root.Add(ExplainCommand.Create(env));
-        // Later: run, simulate, bench, each a Command of its own added here.
+        root.Add(RunCommand.Create(env, run));
+        // Later: simulate, bench, each a Command of its own added here.
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
