@@ -39,7 +39,8 @@ internal static class Program
         };
         root.Add(ExplainCommand.Create(env));
         root.Add(RunCommand.Create(env, run));
-        // Later: simulate, bench, each a Command of its own added here.
+        root.Add(Simulate.SimulateCommand.Create(env));
+        // Later: bench, a Command of its own added here.
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
