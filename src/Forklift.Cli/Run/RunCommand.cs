@@ -85,7 +85,7 @@ internal static class RunCommand
         using (child)
         {
             report.Path(child.SpawnPath, child.Pid, child.CloneCallDuration);
-            forwarder.Attach(child);
+            forwarder.Attach(child, childSharesGroup: !command.NewSession && command.ProcessGroup is null);
             ExitStatus status;
             try
             {

@@ -17,7 +17,7 @@ namespace Forklift.Cli.Run;
 /// started (SIGINT and SIGQUIT of a background job of a non-interactive shell) stays ignored: the runtime does not
 /// catch it, and the child inherits the ignored disposition, as it would from a shell.
 /// </remarks>
-internal sealed class SignalForwarder : IDisposable
+internal sealed partial class SignalForwarder : IDisposable
 {
     /// <summary>The forwarded signals: SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM.</summary>
     public static readonly ImmutableArray<int> Forwarded = [1, 2, 3, 10, 12, 15];
@@ -27,6 +27,7 @@ internal sealed class SignalForwarder : IDisposable
     private readonly List<int> _pending = [];
     private readonly Action<string>? _log;
     private IChildProcess? _child;
+    private bool _childSharesGroup;
 
     private SignalForwarder(Action<string>? log) => _log = log;
 
@@ -49,11 +50,18 @@ internal sealed class SignalForwarder : IDisposable
     }
 
     /// <summary>From now on, signals go to <paramref name="child"/>; any that arrived before are sent now, in order.</summary>
-    public void Attach(IChildProcess child)
+    /// <param name="child">The child.</param>
+    /// <param name="childSharesGroup">
+    /// The child stays in forklift's process group (no new session or group). Then a SIGINT or SIGQUIT typed at the
+    /// terminal, while that group is the terminal's foreground group, has already reached the child from the
+    /// terminal driver (it signals the whole foreground group); it is not sent a second time.
+    /// </param>
+    public void Attach(IChildProcess child, bool childSharesGroup)
     {
         lock (_lock)
         {
             _child = child;
+            _childSharesGroup = childSharesGroup;
             foreach (int signal in _pending)
                 Forward(child, signal);
             _pending.Clear();
@@ -83,6 +91,11 @@ internal sealed class SignalForwarder : IDisposable
 
     private void Forward(IChildProcess child, int signal)
     {
+        if (signal is 2 or 3 && _childSharesGroup && InForegroundGroup())
+        {
+            _log?.Invoke($"received {Signals.Name(signal)} as the terminal's foreground group: pid {child.Pid} got it from the terminal too; not sent twice");
+            return;
+        }
         try
         {
             bool sent = child.Signal(signal);
@@ -95,6 +108,25 @@ internal sealed class SignalForwarder : IDisposable
             _log?.Invoke($"could not forward {Signals.Name(signal)}: {e.Message}");
         }
     }
+
+    // tcgetpgrp(3) on the standard streams: true when forklift's own group is the terminal's foreground group.
+    private static bool InForegroundGroup()
+    {
+        int own = GetPgrp();
+        for (int fd = 0; fd <= 2; fd++)
+        {
+            int foreground = TcGetPgrp(fd);
+            if (foreground > 0)
+                return foreground == own;
+        }
+        return false;
+    }
+
+    [LibraryImport("libc", EntryPoint = "tcgetpgrp")]
+    private static partial int TcGetPgrp(int fd);
+
+    [LibraryImport("libc", EntryPoint = "getpgrp")]
+    private static partial int GetPgrp();
 
     private static PosixSignal ToPosixSignal(int signal) => signal switch
     {
