@@ -157,9 +157,9 @@ public static unsafe partial class SpawnBench
         double fAlloc = (a1 - a0) / (double)allocRounds, pAlloc = (a2 - a1) / (double)allocRounds;
 
         // Two threads spawning for a fixed time: Forklift, Process, and C (posix_spawn loops on the same threads).
-        double fTwo = TwoThreads(seconds, () => { using var c = command.Start(); c.WaitForExit(); });
-        double pTwo = TwoThreads(seconds, () => { using var p = Process.Start(psi)!; p.WaitForExit(); });
-        double cTwo = TwoThreadsBatch(seconds, () => PosixSpawnLoop(native.Path, native.Argv, native.Envp, 50));
+        double fTwo = TwoThreads(seconds, () => { using var c = command.Start(); c.WaitForExit(); return 1; });
+        double pTwo = TwoThreads(seconds, () => { using var p = Process.Start(psi)!; p.WaitForExit(); return 1; });
+        double cTwo = TwoThreads(seconds, () => PosixSpawnLoop(native.Path, native.Argv, native.Envp, 50));
 
         // One more spawn with 1,000 live children.
         double fIdle = Median(Repeat(300, () => { long t = Stopwatch.GetTimestamp(); using var c = command.Start(); c.WaitForExit(); return Us(t, Stopwatch.GetTimestamp()); }));
@@ -222,27 +222,8 @@ public static unsafe partial class SpawnBench
     private static void Row(string name, double us, double baseline, string baselineName) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {name,-22} {us,9:F1} µs   {us / baseline,5:F2}x {baselineName}"));
 
-    private static double TwoThreads(double seconds, Action spawn)
-    {
-        long count = 0;
-        var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
-        var threads = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
-        {
-            long n = 0;
-            while (Stopwatch.GetTimestamp() < until)
-            {
-                spawn();
-                n++;
-            }
-            Interlocked.Add(ref count, n);
-        })).ToArray();
-        long t0 = Stopwatch.GetTimestamp();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) t.Join();
-        return count / Stopwatch.GetElapsedTime(t0).TotalSeconds;
-    }
-
-    private static double TwoThreadsBatch(double seconds, Func<int> batch)
+    // Two threads calling `batch` until the time is up; `batch` returns how many spawns it completed.
+    private static double TwoThreads(double seconds, Func<int> batch)
     {
         long count = 0;
         var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
