@@ -11,7 +11,7 @@ namespace Forklift.Simulation.Scenarios;
 /// state, exit signal, process group, session, threads, and which resources it shares with others (numbered
 /// groups: two processes with the same <c>mm#2</c> share one address space).
 /// </summary>
-public static class TreePrinter
+public static partial class TreePrinter
 {
     private sealed class Groups
     {

@@ -57,6 +57,25 @@ public class SimulateSpecs
     }
 
     [Fact]
+    public void Simulate_draws_the_tree_as_an_svg_picture()
+    {
+        string svg = Path.Combine(Path.GetTempPath(), $"forklift-sim-{Guid.NewGuid():N}.svg");
+        try
+        {
+            var (code, _, _) = Simulate(Orphan, "--svg", svg);
+            Assert.Equal(0, code);
+            var doc = System.Xml.Linq.XDocument.Load(svg);
+            Assert.Equal("svg", doc.Root!.Name.LocalName);
+            string text = File.ReadAllText(svg);
+            Assert.Contains("pid [3]", text, StringComparison.Ordinal); // b, reparented to init, is drawn
+        }
+        finally
+        {
+            File.Delete(svg);
+        }
+    }
+
+    [Fact]
     public void Simulate_exits_2_for_a_missing_file_or_a_scenario_it_cannot_parse()
     {
         var output = new StringWriter();
