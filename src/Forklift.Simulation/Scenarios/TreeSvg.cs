@@ -8,7 +8,10 @@ namespace Forklift.Simulation.Scenarios;
 
 public static partial class TreePrinter
 {
-    private const int RowHeight = 58, Indent = 34, BoxWidth = 430, BoxHeight = 46, Margin = 16;
+    private const int RowHeight = 58, Indent = 34, MinBoxWidth = 300, BoxHeight = 46, Margin = 16;
+
+    // Monospace at 12 px: about 7.3 px a character.
+    private const double CharWidth = 7.3;
 
     /// <summary>
     /// The final process tree as an SVG picture: one box per process, indented under its parent and joined to it
@@ -25,7 +28,10 @@ public static partial class TreePrinter
         var nsColours = new Dictionary<object, string>(ReferenceEqualityComparer.Instance);
         string[] palette = ["#3b6ea8", "#a8503b", "#3ba86a", "#8a3ba8", "#a8963b", "#3ba0a8", "#6a6a6a"];
         int maxDepth = rows.Count == 0 ? 0 : rows.Max(x => x.Depth);
-        int width = Margin * 2 + maxDepth * Indent + BoxWidth;
+        var lines = rows.Select(row => Lines(row.Task, byTask, g)).ToList();
+        int longest = lines.Count == 0 ? 0 : lines.Max(l => Math.Max(l.First.Length, l.Second.Length));
+        int boxWidth = Math.Max(MinBoxWidth, (int)Math.Ceiling(longest * CharWidth) + 16);
+        int width = Margin * 2 + maxDepth * Indent + boxWidth;
         int height = Margin * 2 + 30 + Math.Max(1, rows.Count) * RowHeight;
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"monospace\" font-size=\"12\">\n");
@@ -57,18 +63,24 @@ public static partial class TreePrinter
                 TaskState.Running => "#d9f2d9",
                 _ => "#eaf1fb",
             };
-            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{x}\" y=\"{y}\" width=\"{BoxWidth}\" height=\"{BoxHeight}\" rx=\"6\" fill=\"{fill}\" stroke=\"{border}\" stroke-width=\"2\"/>\n");
-            string name = byTask.GetValueOrDefault(t) ?? "-";
-            int threads = t.Group.ThreadCount - 1;
-            string line1 = $"pid {Pids(t.Pid)}  {name}  {SimKernel.Describe(t)}" + (threads > 0 ? $"  +{threads} thread(s)" : "")
-                + (t.Group.IsChildSubreaper ? "  subreaper" : "");
-            string exit = t.ExitSignal < 0 ? "-" : t.ExitSignal == 0 ? "0" : Signals.Name(t.ExitSignal);
-            string line2 = $"{t.ProgramPath ?? "(no exec)"}  exit_signal {exit}  mm#{g.Id("mm", t.Mm)} files#{g.Id("files", t.Files)} fs#{g.Id("fs", t.Fs)} sighand#{g.Id("sighand", t.Sighand)} pidns#{g.Id("pid", t.Pid.Ns)}";
+            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{x}\" y=\"{y}\" width=\"{boxWidth}\" height=\"{BoxHeight}\" rx=\"6\" fill=\"{fill}\" stroke=\"{border}\" stroke-width=\"2\"/>\n");
+            var (line1, line2) = lines[i];
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 8}\" y=\"{y + 18}\" font-weight=\"bold\">{Esc(line1)}</text>\n");
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 8}\" y=\"{y + 36}\" fill=\"#333\">{Esc(line2)}</text>\n");
         }
         sb.Append("</svg>\n");
         return sb.ToString();
+    }
+
+    private static (string First, string Second) Lines(SimTask t, Dictionary<SimTask, string> byTask, Groups g)
+    {
+        string name = byTask.GetValueOrDefault(t) ?? "-";
+        int threads = t.Group.ThreadCount - 1;
+        string first = $"pid {Pids(t.Pid)}  {name}  {SimKernel.Describe(t)}" + (threads > 0 ? $"  +{threads} thread(s)" : "")
+            + (t.Group.IsChildSubreaper ? "  subreaper" : "");
+        string exit = t.ExitSignal < 0 ? "-" : t.ExitSignal == 0 ? "0" : Signals.Name(t.ExitSignal);
+        string second = $"{t.ProgramPath ?? "(no exec)"}  exit_signal {exit}  mm#{g.Id("mm", t.Mm)} files#{g.Id("files", t.Files)} fs#{g.Id("fs", t.Fs)} sighand#{g.Id("sighand", t.Sighand)} pidns#{g.Id("pid", t.Pid.Ns)}";
+        return (first, second);
     }
 
     private static string Esc(string s) => SecurityElement.Escape(s) ?? "";
