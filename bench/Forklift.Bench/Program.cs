@@ -21,8 +21,10 @@ public static class Program
                 return RulesBench.Run(json);
             case "spawn":
                 return SpawnBench.Run(args);
+            case "spawn-alloc":
+                return SpawnAllocBench.Run(args);
             default:
-                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn)");
+                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn, spawn-alloc)");
                 return 2;
         }
     }

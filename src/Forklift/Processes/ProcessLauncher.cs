@@ -184,10 +184,11 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
 
     private ChildProcess StartCore(Command c, bool sync)
     {
-        var toClose = new List<int>();   // every fd created here that is not handed over by the end
-        var parentEnds = new int[] { -1, -1, -1 };
-        var parentFds = new Dictionary<int, int>();
-        var references = new List<SafeHandle>();
+        // Made only when the command has pipes or handles (a plain command allocates none of them).
+        List<int>? toClose = null;   // every fd created here that is not handed over by the end
+        int[]? parentEnds = null;    // the parent's end of each standard-stream pipe, or -1
+        Dictionary<int, int>? parentFds = null;
+        List<SafeHandle>? references = null;
         try
         {
             for (int fd = 0; fd <= 2; fd++)
@@ -197,27 +198,26 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 int rc = _system.Pipe2(out int read, out int write);
                 if (rc < 0)
                     throw new SpawnException($"Pipe2(fd {fd})", (Errno)(-rc), null, SpawnHints.ForSetup((Errno)(-rc)), c.ToString());
+                toClose ??= [];
                 toClose.Add(read);
                 toClose.Add(write);
                 (int childEnd, int parentEnd) = fd == 0 ? (read, write) : (write, read);
                 rc = _system.SetNonBlocking(parentEnd);
                 if (rc < 0)
                     throw new SpawnException($"SetNonBlocking(fd {fd})", (Errno)(-rc), null, null, c.ToString());
-                parentFds[fd] = childEnd;
-                parentEnds[fd] = parentEnd;
+                (parentFds ??= [])[fd] = childEnd;
+                (parentEnds ??= [-1, -1, -1])[fd] = parentEnd;
             }
-            foreach (var (fd, stdio) in AllFds(c))
+            for (int fd = 0; fd <= 2; fd++)
+                AddHandle(fd, StandardStream(c, fd), ref parentFds, ref references);
+            if (!c.FileDescriptors.IsEmpty)
             {
-                if (stdio.Kind != StdioKind.Handle)
-                    continue;
-                bool added = false;
-                stdio.Handle!.DangerousAddRef(ref added); // the fd stays open and unrecycled until the child has it
-                references.Add(stdio.Handle);
-                parentFds[fd] = (int)stdio.Handle.DangerousGetHandle();
+                foreach (var (fd, stdio) in c.FileDescriptors)
+                    AddHandle(fd, stdio, ref parentFds, ref references);
             }
 
             var inputs = SpawnInputs.Capture(_system.GetParentPid());
-            var model = SpawnPlanBuilder.Build(c, inputs, parentFds, sync);
+            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
             if (_system.Spawn(plan.Native, &result) != 0)
@@ -241,24 +241,50 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 pidfd.Dispose();
                 throw;
             }
-            var streams = new ChildPipeStream?[3];
-            for (int fd = 0; fd <= 2; fd++)
+            ChildPipeStream? stdin = null, stdout = null, stderr = null;
+            if (parentEnds is not null)
             {
-                if (parentEnds[fd] < 0)
-                    continue;
-                toClose.Remove(parentEnds[fd]);
-                streams[fd] = new ChildPipeStream(_system, Reactor, parentEnds[fd], readable: fd != 0);
+                stdin = Stream(0);
+                stdout = Stream(1);
+                stderr = Stream(2);
             }
             return new ChildProcess(_system, c, result.Pid, pidfd, path, TimeSpan.FromTicks(result.CallNanoseconds / 100), watch,
-                streams[0], streams[1], streams[2]);
+                stdin, stdout, stderr);
+
+            ChildPipeStream? Stream(int fd)
+            {
+                if (parentEnds[fd] < 0)
+                    return null;
+                toClose!.Remove(parentEnds[fd]);
+                return new ChildPipeStream(_system, Reactor, parentEnds[fd], readable: fd != 0);
+            }
         }
         finally
         {
-            foreach (int fd in toClose)
-                _system.Close(fd);
-            foreach (var handle in references)
-                handle.DangerousRelease();
+            if (toClose is not null)
+            {
+                foreach (int fd in toClose)
+                    _system.Close(fd);
+            }
+            if (references is not null)
+            {
+                foreach (var handle in references)
+                    handle.DangerousRelease();
+            }
         }
+    }
+
+    private static readonly Dictionary<int, int> s_noParentFds = [];
+
+    /// <summary>For a handle source: a reference that keeps its fd open and unrecycled until the child has it.</summary>
+    private static void AddHandle(int fd, Stdio stdio, ref Dictionary<int, int>? parentFds, ref List<SafeHandle>? references)
+    {
+        if (stdio.Kind != StdioKind.Handle)
+            return;
+        bool added = false;
+        stdio.Handle!.DangerousAddRef(ref added);
+        (references ??= []).Add(stdio.Handle);
+        (parentFds ??= [])[fd] = (int)stdio.Handle.DangerousGetHandle();
     }
 
     /// <summary>The full path: the child waits at FL_OP_WAIT_PARENT; run the parent's work, then let it go on.</summary>
@@ -339,13 +365,4 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         1 => c.StandardOutput,
         _ => c.StandardError,
     };
-
-    private static IEnumerable<KeyValuePair<int, Stdio>> AllFds(Command c)
-    {
-        yield return new(0, c.StandardInput);
-        yield return new(1, c.StandardOutput);
-        yield return new(2, c.StandardError);
-        foreach (var kv in c.FileDescriptors)
-            yield return kv;
-    }
 }

@@ -35,10 +35,16 @@ internal static class FdPlanner
     /// <summary>"up to the last fd" for FL_OP_CLOSE_RANGE.</summary>
     public const long AllFds = 0xffffffffL;
 
+    private static readonly ImmutableArray<PlanStep> s_closeOnly = [CloseRangeStep];
+
+    private static PlanStep CloseRangeStep => PlanStep.Of(SpawnOp.CloseRange, a: 3, b: AllFds, c: CloseRangeCloexec);
+
     /// <summary>The steps for <paramref name="targets"/> (child fd -> source), in order.</summary>
     /// <exception cref="CommandException">More than 64 fds need parking.</exception>
     public static ImmutableArray<PlanStep> Plan(IReadOnlyDictionary<int, FdSource> targets)
     {
+        if (targets.Count == 0)
+            return s_closeOnly; // nothing to place: only the close-on-exec sweep (every spawn with inherited stdio)
         var steps = ImmutableArray.CreateBuilder<PlanStep>();
         var ordered = targets.OrderBy(kv => kv.Key).ToList();
 
@@ -60,11 +66,11 @@ internal static class FdPlanner
                 if (slot >= SpawnOp.MaxSlots)
                     throw new CommandException("FileDescriptors", $"more than {SpawnOp.MaxSlots} source fds collide with target fds; the stage can park at most {SpawnOp.MaxSlots}");
                 slots[fd] = slot;
-                steps.Add(PlanStep.Of(SpawnOp.DupAbove, $"DupAbove(fd {fd})", a: fd, b: minimum, c: slot));
+                steps.Add(PlanStep.Of(SpawnOp.DupAbove, a: fd, b: minimum, c: slot));
             }
         }
 
-        steps.Add(PlanStep.Of(SpawnOp.CloseRange, "CloseRange(3..)", a: 3, b: AllFds, c: CloseRangeCloexec));
+        steps.Add(CloseRangeStep);
 
         foreach (var (target, source) in ordered)
         {
@@ -72,11 +78,10 @@ internal static class FdPlanner
             {
                 case FdSource.Dup dup:
                     long from = slots.TryGetValue(dup.ParentFd, out int s) ? SpawnOp.Slot(s) : dup.ParentFd;
-                    steps.Add(PlanStep.Of(SpawnOp.Dup2, $"Dup2(fd {target})", a: from, b: target, obj: dup.What));
+                    steps.Add(PlanStep.Of(SpawnOp.Dup2, a: from, b: target, obj: dup.What));
                     break;
                 case FdSource.Open open:
-                    steps.Add(PlanStep.Of(SpawnOp.Open, $"Open(fd {target})", a: target, b: open.Flags, c: open.Mode,
-                        str: open.Path, obj: open.Path));
+                    steps.Add(PlanStep.Of(SpawnOp.Open, a: target, b: open.Flags, c: open.Mode, str: open.Path));
                     break;
             }
         }

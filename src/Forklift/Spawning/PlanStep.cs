@@ -1,12 +1,15 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Forklift.Abi;
 using Forklift.Interop;
 
 namespace Forklift.Spawning;
 
 /// <summary>
 /// One step of a plan, as managed data: the op and its arguments exactly as they go into <c>fl_spawn_step</c>,
-/// plus the name and object an error message uses (<c>Dup2(fd 1)</c>, <c>/var/log/x</c>).
+/// plus what an error message uses: the step's name and object (<c>Dup2(fd 1)</c>, <c>/var/log/x</c>). The name
+/// and most objects are derived from the op and its arguments when asked for (an error, a dump), not on every
+/// spawn; only an object the arguments do not carry (what a dup2 source is) is stored.
 /// </summary>
 /// <param name="Op">An <c>FL_OP_*</c> value (<see cref="SpawnOp"/>).</param>
 /// <param name="A">Argument a.</param>
@@ -14,12 +17,50 @@ namespace Forklift.Spawning;
 /// <param name="C">Argument c.</param>
 /// <param name="Str">The string argument (a path), or null.</param>
 /// <param name="Ids">The id array of SETGROUPS, or default.</param>
-/// <param name="Name">The step's name in errors.</param>
-/// <param name="Object">What the step is about, or null.</param>
-internal readonly record struct PlanStep(int Op, long A, long B, long C, string? Str, ImmutableArray<uint> Ids, string Name, string? Object)
+/// <param name="StoredObject">The object when it cannot be derived from the arguments, or null.</param>
+internal readonly record struct PlanStep(int Op, long A, long B, long C, string? Str, ImmutableArray<uint> Ids, string? StoredObject)
 {
-    public static PlanStep Of(int op, string name, long a = 0, long b = 0, long c = 0, string? str = null, string? obj = null) =>
-        new(op, a, b, c, str, default, name, obj);
+    public static PlanStep Of(int op, long a = 0, long b = 0, long c = 0, string? str = null, string? obj = null) =>
+        new(op, a, b, c, str, default, obj);
+
+    /// <summary>The step's name in errors: <c>Dup2(fd 1)</c>, <c>SignalDefault(SIGPIPE)</c>, <c>Chdir</c>.</summary>
+    public string Name => Op switch
+    {
+        SpawnOp.WaitParent => "WaitParent",
+        SpawnOp.Setsid => "Setsid",
+        SpawnOp.Setpgid => "Setpgid",
+        SpawnOp.SetRlimit => $"SetRlimit({ResourceLimits.Name((ResourceLimit)A)})",
+        SpawnOp.Umask => "Umask",
+        SpawnOp.SetGroups => "Setgroups",
+        SpawnOp.SetResGid => "Setresgid",
+        SpawnOp.SetResUid => "Setresuid",
+        SpawnOp.Chdir => "Chdir",
+        SpawnOp.DupAbove => $"DupAbove(fd {A.ToString(CultureInfo.InvariantCulture)})",
+        SpawnOp.CloseRange => $"CloseRange({A.ToString(CultureInfo.InvariantCulture)}..)",
+        SpawnOp.Dup2 => $"Dup2(fd {B.ToString(CultureInfo.InvariantCulture)})",
+        SpawnOp.Open => $"Open(fd {A.ToString(CultureInfo.InvariantCulture)})",
+        SpawnOp.SetCtty => $"SetCtty(fd {A.ToString(CultureInfo.InvariantCulture)})",
+        SpawnOp.Tcsetpgrp => $"Tcsetpgrp(fd {A.ToString(CultureInfo.InvariantCulture)})",
+        SpawnOp.SignalDefault => $"SignalDefault({Signals.Name(A)})",
+        SpawnOp.SignalIgnore => $"SignalIgnore({Signals.Name(A)})",
+        SpawnOp.Pdeathsig => "Pdeathsig",
+        SpawnOp.NoNewPrivs => "NoNewPrivs",
+        _ => SpawnOp.Name(Op),
+    };
+
+    /// <summary>What the step is about, or null: <c>/var/log/x</c>, <c>pipe</c>, <c>uid 1000</c>.</summary>
+    public string? Object => StoredObject ?? Op switch
+    {
+        SpawnOp.Setpgid => A == 0 ? "new group" : $"group {A.ToString(CultureInfo.InvariantCulture)}",
+        SpawnOp.SetRlimit => new ResourceLimitValue(unchecked((ulong)B), unchecked((ulong)C)).ToString(),
+        SpawnOp.Umask => Convert.ToString((int)A, 8).PadLeft(4, '0'),
+        SpawnOp.SetGroups => $"[{string.Join(',', Ids.IsDefault ? ImmutableArray<uint>.Empty : Ids)}]",
+        SpawnOp.SetResGid => $"gid {A.ToString(CultureInfo.InvariantCulture)}",
+        SpawnOp.SetResUid => $"uid {A.ToString(CultureInfo.InvariantCulture)}",
+        SpawnOp.Chdir or SpawnOp.Open => Str,
+        SpawnOp.Pdeathsig => Signals.Name(A),
+        _ => null,
+    };
 
     /// <summary>The step as the plan dump shows it: <c>DUP2 a=5 b=1 c=0</c>.</summary>
     public override string ToString() => Format(Op, A, B, C, Str, Ids.IsDefault ? null : Ids.AsSpan().ToArray());
@@ -51,6 +92,95 @@ internal sealed record PlanModel
     public required ulong Sigmask { get; init; }
     public required ImmutableArray<string> ExecPaths { get; init; }
     public required ImmutableArray<string> Argv { get; init; }
-    public required ImmutableArray<string> Envp { get; init; }
+    public required ChildEnvironment Environment { get; init; }
     public required ImmutableArray<PlanStep> Steps { get; init; }
+
+    /// <summary>
+    /// The child's environment as <c>NAME=value</c> strings, sorted by name (ordinal): for tests, dumps and the
+    /// CLI. Made on each call; the native block gets the same entries written straight from
+    /// <see cref="Environment"/>, in the caller's order (no kernel rule needs any order).
+    /// </summary>
+    public ImmutableArray<string> Envp
+    {
+        get
+        {
+            var pairs = new List<KeyValuePair<string, string>>();
+            foreach (var entry in Environment)
+                pairs.Add(entry);
+            pairs.Sort((x, y) => string.CompareOrdinal(x.Key, y.Key));
+            var result = ImmutableArray.CreateBuilder<string>(pairs.Count);
+            foreach (var (name, value) in pairs)
+                result.Add(name + "=" + value);
+            return result.MoveToImmutable();
+        }
+    }
+}
+
+/// <summary>
+/// The child's environment, not copied: the caller's variables (when inherited; the dictionary
+/// <see cref="SpawnInputs.Capture"/> got, already a private copy) with the command's changes on top. Enumerating it
+/// yields each variable once, name and value, without allocating per entry; <see cref="SpawnPlan"/> writes them
+/// into the native block as <c>NAME=value</c>.
+/// </summary>
+/// <param name="Inherited">The caller's variables (string keys and values), or null for a cleared environment.</param>
+/// <param name="Changes">Set (non-null value) or removed (null) variables, applied on top.</param>
+internal readonly record struct ChildEnvironment(System.Collections.IDictionary? Inherited, ImmutableDictionary<string, string?> Changes)
+{
+    public Enumerator GetEnumerator() => new(this);
+
+    /// <summary>First the inherited variables the changes do not touch, then the changes that set a value.</summary>
+    public struct Enumerator
+    {
+        private readonly ImmutableDictionary<string, string?> _changes;
+        private readonly System.Collections.IDictionaryEnumerator? _inherited;
+        private ImmutableDictionary<string, string?>.Enumerator _set;
+        private int _state; // 0: inherited, 1: changes, 2: done
+
+        public Enumerator(ChildEnvironment environment)
+        {
+            _changes = environment.Changes;
+            _inherited = environment.Inherited?.GetEnumerator();
+            _set = default;
+            _state = 0;
+            Current = default;
+        }
+
+        public KeyValuePair<string, string> Current { get; private set; }
+
+        public bool MoveNext()
+        {
+            if (_state == 0)
+            {
+                while (_inherited is not null && _inherited.MoveNext())
+                {
+                    var name = (string)_inherited.Key;
+                    if (_changes.Count != 0 && _changes.ContainsKey(name))
+                        continue;
+                    Current = new(name, (string?)_inherited.Value ?? "");
+                    return true;
+                }
+                if (_changes.Count == 0)
+                {
+                    _state = 2;
+                    return false;
+                }
+                _set = _changes.GetEnumerator();
+                _state = 1;
+            }
+            if (_state == 1)
+            {
+                while (_set.MoveNext())
+                {
+                    if (_set.Current.Value is { } value)
+                    {
+                        Current = new(_set.Current.Key, value);
+                        return true;
+                    }
+                }
+                _set.Dispose();
+                _state = 2;
+            }
+            return false;
+        }
+    }
 }

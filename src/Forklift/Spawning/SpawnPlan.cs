@@ -47,7 +47,13 @@ internal sealed unsafe class SpawnPlan : IDisposable
         size += Align((nuint)(sizeof(nint) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(int) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(nint) * (model.Argv.Length + 1)));
-        size += Align((nuint)(sizeof(nint) * (model.Envp.Length + 1)));
+        int envc = 0;
+        foreach (var (name, value) in model.Environment)
+        {
+            size += (nuint)utf8.GetByteCount(name) + 1 + (nuint)utf8.GetByteCount(value) + 1;
+            envc++;
+        }
+        size += Align((nuint)(sizeof(nint) * (envc + 1)));
         foreach (var step in model.Steps)
         {
             if (!step.Ids.IsDefault)
@@ -59,8 +65,6 @@ internal sealed unsafe class SpawnPlan : IDisposable
             size += (nuint)utf8.GetByteCount(s) + 1;
         foreach (var s in model.Argv)
             size += (nuint)utf8.GetByteCount(s) + 1;
-        foreach (var s in model.Envp)
-            size += (nuint)utf8.GetByteCount(s) + 1;
 
         byte* block = (byte*)NativeMemory.AllocZeroed(size);
         var w = new Writer(block, size);
@@ -69,7 +73,7 @@ internal sealed unsafe class SpawnPlan : IDisposable
         var execPaths = (byte**)w.Take((nuint)(sizeof(nint) * model.ExecPaths.Length));
         var execErrnos = (int*)w.Take((nuint)(sizeof(int) * model.ExecPaths.Length));
         var argv = (byte**)w.Take((nuint)(sizeof(nint) * (model.Argv.Length + 1)));
-        var envp = (byte**)w.Take((nuint)(sizeof(nint) * (model.Envp.Length + 1)));
+        var envp = (byte**)w.Take((nuint)(sizeof(nint) * (envc + 1)));
 
         for (int i = 0; i < model.Steps.Length; i++)
         {
@@ -94,8 +98,15 @@ internal sealed unsafe class SpawnPlan : IDisposable
             execPaths[i] = w.String(model.ExecPaths[i]);
         for (int i = 0; i < model.Argv.Length; i++)
             argv[i] = w.String(model.Argv[i]);
-        for (int i = 0; i < model.Envp.Length; i++)
-            envp[i] = w.String(model.Envp[i]);
+        int e = 0;
+        foreach (var (name, value) in model.Environment)
+        {
+            if (e == envc)
+                throw new InvalidOperationException("spawn plan layout overflow: the environment changed while it was laid out");
+            envp[e++] = w.Variable(name, value);
+        }
+        if (e != envc)
+            throw new InvalidOperationException("spawn plan layout: the environment changed while it was laid out");
 
         plan->Version = FlSpawnPlan.CurrentVersion;
         plan->Flags = model.Flags;
@@ -186,6 +197,21 @@ internal sealed unsafe class SpawnPlan : IDisposable
             _used += Align(bytes);
             if (_used > size)
                 throw new InvalidOperationException("spawn plan layout overflow");
+            return p;
+        }
+
+        /// <summary>Writes <c>name=value</c> and its NUL.</summary>
+        public byte* Variable(string name, string value)
+        {
+            int n = Encoding.UTF8.GetByteCount(name), v = Encoding.UTF8.GetByteCount(value);
+            byte* p = block + _used;
+            _used += (nuint)n + 1 + (nuint)v + 1;
+            if (_used > size)
+                throw new InvalidOperationException("spawn plan layout overflow");
+            Encoding.UTF8.GetBytes(name, new Span<byte>(p, n));
+            p[n] = (byte)'=';
+            Encoding.UTF8.GetBytes(value, new Span<byte>(p + n + 1, v));
+            p[n + 1 + v] = 0;
             return p;
         }
 

@@ -1,26 +1,43 @@
 using System.Collections;
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Forklift.Abi;
 using Forklift.Interop;
 
 namespace Forklift.Spawning;
 
 /// <summary>What the plan depends on besides the command: the caller's state, read once per start.</summary>
-/// <param name="Environment">The caller's environment (the managed view, as <c>Process.Start</c> uses it).</param>
-/// <param name="CurrentDirectory">The caller's current directory.</param>
+/// <param name="Environment">
+/// The caller's environment (the managed view, as <c>Process.Start</c> uses it): string names to string values,
+/// a dictionary nobody else changes (<see cref="Capture"/> gets a fresh copy). The plan reads it; it is not copied.
+/// </param>
 /// <param name="ProcessId">The caller's pid (what the child's getppid returns).</param>
 /// <param name="ParentProcessId">The caller's parent's pid (what a sibling's getppid returns).</param>
-internal sealed record SpawnInputs(IReadOnlyDictionary<string, string> Environment, string CurrentDirectory, int ProcessId, int ParentProcessId)
+internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int ParentProcessId)
 {
-    /// <summary>The caller as it is now.</summary>
-    public static SpawnInputs Capture(int parentProcessId)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry e in System.Environment.GetEnvironmentVariables())
-            env[(string)e.Key] = (string?)e.Value ?? "";
-        return new SpawnInputs(env, System.Environment.CurrentDirectory, System.Environment.ProcessId, parentProcessId);
-    }
+    private string? _currentDirectory;
+
+    /// <param name="environment">See <see cref="Environment"/>.</param>
+    /// <param name="currentDirectory">See <see cref="CurrentDirectory"/>.</param>
+    /// <param name="processId">See <see cref="ProcessId"/>.</param>
+    /// <param name="parentProcessId">See <see cref="ParentProcessId"/>.</param>
+    public SpawnInputs(IDictionary environment, string currentDirectory, int processId, int parentProcessId)
+        : this(environment, processId, parentProcessId) => _currentDirectory = currentDirectory;
+
+    /// <summary>
+    /// The caller's current directory. When captured, read on first use (only relative paths need it; the plan is
+    /// built right after the capture, so it is the same moment for the caller).
+    /// </summary>
+    public string CurrentDirectory => _currentDirectory ??= System.Environment.CurrentDirectory;
+
+    /// <summary>
+    /// The caller as it is now. The environment is read afresh each time (<c>Environment.SetEnvironmentVariable</c>
+    /// changes what the next start sees, as for <c>Process.Start</c>): the Hashtable that
+    /// <c>Environment.GetEnvironmentVariables</c> returns is already a private copy, and is used as it is.
+    /// </summary>
+    public static SpawnInputs Capture(int parentProcessId) =>
+        new(System.Environment.GetEnvironmentVariables(), System.Environment.ProcessId, parentProcessId);
 }
 
 /// <summary>
@@ -52,7 +69,7 @@ internal static class SpawnPlanBuilder
 
     public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync)
     {
-        var steps = ImmutableArray.CreateBuilder<PlanStep>();
+        var steps = new StepList();
         bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
         ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0);
 
@@ -61,63 +78,64 @@ internal static class SpawnPlanBuilder
             switch (phase)
             {
                 case "WaitParent" when sync:
-                    steps.Add(PlanStep.Of(SpawnOp.WaitParent, "WaitParent"));
+                    steps.Add(PlanStep.Of(SpawnOp.WaitParent));
                     break;
                 case "Session":
                     if (c.NewSession)
-                        steps.Add(PlanStep.Of(SpawnOp.Setsid, "Setsid"));
+                        steps.Add(PlanStep.Of(SpawnOp.Setsid));
                     else if (c.ProcessGroup is { } pgid)
-                        steps.Add(PlanStep.Of(SpawnOp.Setpgid, "Setpgid", a: pgid, obj: pgid == 0 ? "new group" : $"group {pgid}"));
+                        steps.Add(PlanStep.Of(SpawnOp.Setpgid, a: pgid));
                     break;
                 case "ResourceLimits":
                     foreach (var (resource, value) in c.ResourceLimits)
-                        steps.Add(PlanStep.Of(SpawnOp.SetRlimit, $"SetRlimit({ResourceLimits.Name(resource)})",
-                            a: (long)resource, b: unchecked((long)value.Soft), c: unchecked((long)value.Hard), obj: value.ToString()));
+                        steps.Add(PlanStep.Of(SpawnOp.SetRlimit,
+                            a: (long)resource, b: unchecked((long)value.Soft), c: unchecked((long)value.Hard)));
                     break;
                 case "Umask" when c.Umask is { } umask:
-                    steps.Add(PlanStep.Of(SpawnOp.Umask, "Umask", a: (int)umask & 0x1ff, obj: Convert.ToString((int)umask & 0x1ff, 8).PadLeft(4, '0')));
+                    steps.Add(PlanStep.Of(SpawnOp.Umask, a: (int)umask & 0x1ff));
                     break;
                 case "Credentials" when c.UserId is not null || c.GroupId is not null || c.SupplementaryGroups is not null:
                     var groups = c.SupplementaryGroups ?? [];
-                    steps.Add(new PlanStep(SpawnOp.SetGroups, groups.Length, 0, 0, null, groups, "Setgroups", $"[{string.Join(',', groups)}]"));
+                    steps.Add(new PlanStep(SpawnOp.SetGroups, groups.Length, 0, 0, null, groups, null));
                     if (c.GroupId is { } gid)
-                        steps.Add(PlanStep.Of(SpawnOp.SetResGid, "Setresgid", a: gid, obj: $"gid {gid}"));
+                        steps.Add(PlanStep.Of(SpawnOp.SetResGid, a: gid));
                     if (c.UserId is { } uid)
-                        steps.Add(PlanStep.Of(SpawnOp.SetResUid, "Setresuid", a: uid, obj: $"uid {uid}"));
+                        steps.Add(PlanStep.Of(SpawnOp.SetResUid, a: uid));
                     break;
                 case "WorkingDirectory" when c.WorkingDirectory is { } dir:
                     string full = Path.IsPathRooted(dir) ? dir : Path.Join(inputs.CurrentDirectory, dir);
-                    steps.Add(PlanStep.Of(SpawnOp.Chdir, "Chdir", str: full, obj: full));
+                    steps.Add(PlanStep.Of(SpawnOp.Chdir, str: full));
                     break;
                 case "Files":
-                    steps.AddRange(FdPlanner.Plan(FdSources(c, inputs, parentFds)));
+                    steps.AddRange(FdPlanner.Plan(FdSources(c, inputs, parentFds) ?? s_noFdSources));
                     break;
                 case "Terminal":
                     if (c.NewSession && c.ControllingTerminal is { } ctty)
                     {
-                        steps.Add(PlanStep.Of(SpawnOp.SetCtty, $"SetCtty(fd {ctty})", a: ctty));
-                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, $"Tcsetpgrp(fd {ctty})", a: ctty));
+                        steps.Add(PlanStep.Of(SpawnOp.SetCtty, a: ctty));
+                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, a: ctty));
                     }
                     else if (c.ForegroundTerminal is { } fg)
                     {
-                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, $"Tcsetpgrp(fd {fg})", a: fg));
+                        steps.Add(PlanStep.Of(SpawnOp.Tcsetpgrp, a: fg));
                     }
                     break;
                 case "Signals":
-                    foreach (int s in c.DefaultSignals.Except(c.IgnoredSignals))
-                        steps.Add(PlanStep.Of(SpawnOp.SignalDefault, $"SignalDefault({Signals.Name(s)})", a: s));
+                    foreach (int s in c.DefaultSignals)
+                        if (!c.IgnoredSignals.Contains(s))
+                            steps.Add(PlanStep.Of(SpawnOp.SignalDefault, a: s));
                     foreach (int s in c.IgnoredSignals)
-                        steps.Add(PlanStep.Of(SpawnOp.SignalIgnore, $"SignalIgnore({Signals.Name(s)})", a: s));
+                        steps.Add(PlanStep.Of(SpawnOp.SignalIgnore, a: s));
                     break;
                 case "ParentDeath" when c.ParentDeathSignal != 0:
                     // b: the pid the child must see as its parent; if getppid() differs, the parent already died
                     // (the race between clone and prctl). 0 turns the check off where getppid() says nothing about
                     // us: in a new pid namespace it is 0, for a sibling it is our own parent.
                     long keeper = (cloneFlags & (ulong)CloneFlags.NewPid) != 0 || sibling ? 0 : inputs.ProcessId;
-                    steps.Add(PlanStep.Of(SpawnOp.Pdeathsig, "Pdeathsig", a: c.ParentDeathSignal, b: keeper, obj: Signals.Name(c.ParentDeathSignal)));
+                    steps.Add(PlanStep.Of(SpawnOp.Pdeathsig, a: c.ParentDeathSignal, b: keeper));
                     break;
                 case "NoNewPrivileges" when c.NoNewPrivileges:
-                    steps.Add(PlanStep.Of(SpawnOp.NoNewPrivs, "NoNewPrivs"));
+                    steps.Add(PlanStep.Of(SpawnOp.NoNewPrivs));
                     break;
             }
         }
@@ -133,7 +151,8 @@ internal static class SpawnPlanBuilder
         if (sigmask != 0)
             flags |= SpawnPlanFlags.SetSigmask;
 
-        var execPaths = ExecResolver.Candidates(c.Program, inputs.Environment.GetValueOrDefault("PATH"), inputs.CurrentDirectory);
+        var execPaths = ExecResolver.Candidates(c.Program, inputs.Environment["PATH"] as string,
+            Path.IsPathRooted(c.Program) ? "" : inputs.CurrentDirectory); // an absolute program needs no directory
         if (execPaths.Length > MaxExecPaths)
             throw new CommandException("Program", $"PATH has {execPaths.Length} directories; the stage tries at most {MaxExecPaths} (FL_MAX_EXEC_PATHS): give a path");
 
@@ -145,15 +164,17 @@ internal static class SpawnPlanBuilder
             Sigmask = sigmask,
             ExecPaths = execPaths,
             Argv = [c.ArgumentZero ?? c.Program, .. c.Arguments],
-            Envp = Environment(c, inputs),
+            Environment = new ChildEnvironment(c.InheritEnvironment ? inputs.Environment : null, c.EnvironmentChanges),
             Steps = steps.ToImmutable(),
         };
     }
 
-    /// <summary>Every child fd the command sets, with its source.</summary>
-    private static Dictionary<int, FdSource> FdSources(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds)
+    private static readonly Dictionary<int, FdSource> s_noFdSources = [];
+
+    /// <summary>Every child fd the command sets, with its source; null when it sets none.</summary>
+    private static Dictionary<int, FdSource>? FdSources(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds)
     {
-        var result = new Dictionary<int, FdSource>();
+        Dictionary<int, FdSource>? result = null;
         Add(0, c.StandardInput);
         Add(1, c.StandardOutput);
         Add(2, c.StandardError);
@@ -168,10 +189,10 @@ internal static class SpawnPlanBuilder
                 case StdioKind.Inherit when target <= 2:
                     return; // already there
                 case StdioKind.Inherit:
-                    result[target] = new FdSource.Dup(target, $"fd {target}");
+                    (result ??= [])[target] = new FdSource.Dup(target, $"fd {target}");
                     return;
                 case StdioKind.Null:
-                    result[target] = new FdSource.Open("/dev/null", ORdWr | ONoCtty, 0);
+                    (result ??= [])[target] = new FdSource.Open("/dev/null", ORdWr | ONoCtty, 0);
                     return;
                 case StdioKind.File:
                     string path = Path.IsPathRooted(stdio.Path!) ? stdio.Path! : Path.Join(inputs.CurrentDirectory, stdio.Path!);
@@ -181,35 +202,72 @@ internal static class SpawnPlanBuilder
                         StdioFileMode.Append => OWrOnly | OCreat | OAppend,
                         _ => OWrOnly | OCreat | OTrunc,
                     } | ONoCtty;
-                    result[target] = new FdSource.Open(path, flags, 0x1b6 /* 0666 */);
+                    (result ??= [])[target] = new FdSource.Open(path, flags, 0x1b6 /* 0666 */);
                     return;
                 case StdioKind.FileDescriptor:
-                    result[target] = new FdSource.Dup(stdio.FileDescriptor, $"fd {stdio.FileDescriptor}");
+                    (result ??= [])[target] = new FdSource.Dup(stdio.FileDescriptor, $"fd {stdio.FileDescriptor}");
                     return;
                 case StdioKind.Pipe:
                 case StdioKind.Handle:
-                    result[target] = new FdSource.Dup(parentFds[target], stdio.Kind == StdioKind.Pipe ? "pipe" : "handle");
+                    (result ??= [])[target] = new FdSource.Dup(parentFds[target], stdio.Kind == StdioKind.Pipe ? "pipe" : "handle");
                     return;
             }
         }
     }
+}
 
-    /// <summary>The child's environment as <c>NAME=value</c> strings, sorted by name (ordinal).</summary>
-    private static ImmutableArray<string> Environment(Command c, SpawnInputs inputs)
+/// <summary>
+/// The plan's steps as they are added: on the stack up to 16, then in a list. The result is one array of the exact
+/// size, or, when the steps equal the last plan's (the common case of one command started again and again), that
+/// plan's array itself: an immutable array is safe to share.
+/// </summary>
+internal struct StepList
+{
+    private static ImmutableArray<PlanStep> s_last = [];
+
+    private StepBuffer _buffer;
+    private int _count;
+    private List<PlanStep>? _overflow;
+
+    public void Add(PlanStep step)
     {
-        var env = c.InheritEnvironment
-            ? new SortedDictionary<string, string>(inputs.Environment.ToDictionary(), StringComparer.Ordinal)
-            : new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, value) in c.EnvironmentChanges)
+        if (_overflow is not null)
         {
-            if (value is null)
-                env.Remove(name);
-            else
-                env[name] = value;
+            _overflow.Add(step);
         }
-        var result = ImmutableArray.CreateBuilder<string>(env.Count);
-        foreach (var (name, value) in env)
-            result.Add(string.Create(CultureInfo.InvariantCulture, $"{name}={value}"));
-        return result.MoveToImmutable();
+        else if (_count < StepBuffer.Length)
+        {
+            _buffer[_count++] = step;
+        }
+        else
+        {
+            _overflow = [.. (ReadOnlySpan<PlanStep>)_buffer, step];
+        }
+    }
+
+    public void AddRange(ImmutableArray<PlanStep> steps)
+    {
+        foreach (var step in steps)
+            Add(step);
+    }
+
+    public ImmutableArray<PlanStep> ToImmutable()
+    {
+        if (_overflow is not null)
+            return [.. _overflow];
+        ReadOnlySpan<PlanStep> steps = ((ReadOnlySpan<PlanStep>)_buffer)[.._count];
+        var last = s_last; // one reference: read and written atomically
+        if (last.AsSpan().SequenceEqual(steps))
+            return last;
+        var result = ImmutableArray.Create(steps);
+        s_last = result;
+        return result;
+    }
+
+    [InlineArray(Length)]
+    private struct StepBuffer
+    {
+        public const int Length = 16;
+        private PlanStep _element;
     }
 }
