@@ -5,8 +5,10 @@
  * every string and array in one block of unmanaged memory that does not move). The stage clones, runs the
  * plan's steps in the child, and execs. After the clone the child runs only this C code: no allocation, no
  * locks, no libc state (raw system calls), every blockable signal blocked until the requested mask is set
- * just before execve. A failing child step writes one fixed-size fl_spawn_record to a close-on-exec pipe and
- * _exits(127); EOF on that pipe means execve succeeded.
+ * just before execve. A failing child step reports one fixed-size fl_spawn_record and _exits(127): on the full
+ * path through a close-on-exec pipe (EOF means execve succeeded); on the fast path (CLONE_VM|CLONE_VFORK) into
+ * memory shared with the suspended parent, which reads it as soon as the vfork releases it, without waiting for
+ * the exec to reach its close-on-exec step.
  *
  * Every export has the prefix fl_. Constants are fixed forever: add, never renumber. Layouts are checked by
  * _Static_assert here and by a C# test.

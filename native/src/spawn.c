@@ -294,6 +294,7 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
     int32_t pidfd = -1;
     long pid = 0;
     int32_t fail_step = FL_STEP_SETUP;
+    fl_spawn_record mailbox = {0, 0, 0, 0}; /* the fast path's answer (fl_child_ctx.mailbox) */
 
     long r = fl_pipe2(errp, O_CLOEXEC);
     if (r >= 0 && sync)
@@ -308,7 +309,8 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
         goto cloned;
     }
 
-    fl_child_ctx ctx = {plan, errp[1], syncp[0], {errp[0], syncp[1]}, fd_floor, 0, 0, (int32_t)plan->cgroup_fd};
+    fl_child_ctx ctx = {plan, errp[1], syncp[0], {errp[0], syncp[1]}, fd_floor, 0, 0, (int32_t)plan->cgroup_fd,
+                        fast ? &mailbox : 0};
     const uint64_t base_flags = plan->clone_flags | CLONE_PIDFD | (fast ? CLONE_VM | CLONE_VFORK : 0);
     fail_step = FL_STEP_CLONE;
     pid = -ENOSYS;
@@ -381,8 +383,20 @@ cloned:
         return 0;
     }
 
-    int outcome = collect(errp[0], plan, result);
-    fl_close(errp[0]);
+    int outcome;
+    if (fast) {
+        /* vfork: the child has exec'd (its old memory released) or exited; a failure is in the mailbox */
+        fl_close(errp[0]);
+        if (__atomic_load_n(&mailbox.magic, __ATOMIC_ACQUIRE) == FL_SPAWN_RECORD_MAGIC) {
+            set_error(result, mailbox.err, mailbox.step, mailbox.detail);
+            outcome = FL_COLLECT_FAILED;
+        } else {
+            outcome = FL_COLLECT_EXECED;
+        }
+    } else {
+        outcome = collect(errp[0], plan, result);
+        fl_close(errp[0]);
+    }
     if (outcome == FL_COLLECT_EXECED) {
         result->ok = 1;
         return 0;

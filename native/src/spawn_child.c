@@ -18,13 +18,30 @@ typedef struct child_state {
     const fl_spawn_plan *plan;
     int efd;            /* the error pipe (write end), possibly moved above the steps' fds */
     int sfd;            /* the sync pipe (read end), or -1 */
+    fl_spawn_record *mailbox; /* fast path: report here, in the shared memory (see fl_child_ctx) */
     uint64_t slot_set;  /* bit n: slots[n] holds an fd made by FL_OP_DUP_ABOVE */
     int32_t slots[FL_MAX_SLOTS];
 } child_state;
 
-/* Writes one record whole (a pipe write of 16 bytes is atomic; the loop only guards against the impossible). */
-static void write_record(int fd, int32_t err, int32_t step, int32_t detail)
+/* Reports one record. Fast path: exec errnos go straight into plan->exec_errnos and the final record into the
+   mailbox, both in the memory shared with the suspended parent. Full path: the record is written whole to the
+   pipe (a pipe write of 16 bytes is atomic; the loop only guards against the impossible). */
+static void write_record(const child_state *s, int32_t err, int32_t step, int32_t detail)
 {
+    if (s->mailbox) {
+        const fl_spawn_plan *plan = s->plan;
+        if ((step == FL_STEP_EXEC || step == FL_STEP_EXEC_TRIED) && plan->exec_errnos && detail >= 0 &&
+            (uint32_t)detail < plan->exec_path_count)
+            plan->exec_errnos[detail] = err;
+        if (step != FL_STEP_EXEC_TRIED) {
+            s->mailbox->err = err;
+            s->mailbox->step = step;
+            s->mailbox->detail = detail;
+            __atomic_store_n(&s->mailbox->magic, FL_SPAWN_RECORD_MAGIC, __ATOMIC_RELEASE);
+        }
+        return;
+    }
+    int fd = s->efd;
     fl_spawn_record rec = {FL_SPAWN_RECORD_MAGIC, err, step, detail};
     const char *p = (const char *)&rec;
     size_t left = sizeof rec;
@@ -42,7 +59,7 @@ static void write_record(int fd, int32_t err, int32_t step, int32_t detail)
 /* The single failure exit: neg_err is the raw -errno of the failed call. */
 static _Noreturn void fail(const child_state *s, long neg_err, int32_t step, int32_t detail)
 {
-    write_record(s->efd, (int32_t)-neg_err, step, detail);
+    write_record(s, (int32_t)-neg_err, step, detail);
     fl_exit_group(FL_CHILD_EXIT_FAILED);
 }
 
@@ -329,6 +346,7 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
     s.plan = ctx->plan;
     s.efd = ctx->error_fd;
     s.sfd = ctx->sync_fd;
+    s.mailbox = ctx->mailbox;
     s.slot_set = 0;
     const fl_spawn_plan *plan = s.plan;
     long r;
@@ -400,14 +418,14 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
         int last = i + 1 == plan->exec_path_count;
         int goes_on = try_next(r) || r == -EACCES;
         if (goes_on && !last) {
-            write_record(s.efd, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
+            write_record(&s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
             if (r == -EACCES && eacces_at < 0)
                 eacces_at = (int32_t)i;
             continue;
         }
         if (goes_on && eacces_at >= 0) {
             /* exhausted: the first EACCES is the answer; this candidate's own errno is a TRIED record */
-            write_record(s.efd, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
+            write_record(&s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
             fail(&s, -EACCES, FL_STEP_EXEC, eacces_at);
         }
         fail(&s, r, FL_STEP_EXEC, (int32_t)i);

@@ -40,6 +40,11 @@ typedef struct fl_child_ctx {
     int32_t reset_handlers; /* 1: reset caught signals to SIG_DFL by a loop (clone3 did not clear them) */
     int32_t join_cgroup;    /* 1: emulate CLONE_INTO_CGROUP (legacy clone): write "0" to cgroup_fd/cgroup.procs */
     int32_t cgroup_fd;
+    /* Fast path (CLONE_VM|CLONE_VFORK): the child shares the parent's memory, so it reports here instead of through
+       the pipe, and fills plan->exec_errnos directly. The vfork parent resumes when the child's exec releases the
+       old memory or when it exits, so it can read the answer at once: it need not wait for the close-on-exec of the
+       pipe, which comes later in the exec (posix_spawn reports the same way). NULL on the full path. */
+    fl_spawn_record *mailbox;
 } fl_child_ctx;
 
 /*
