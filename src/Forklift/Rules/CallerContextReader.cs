@@ -26,8 +26,8 @@ public static class CallerContextReader
         ulong capEff = status.TryGetValue("CapEff", out var ce) ? ulong.Parse(ce, NumberStyles.HexNumber, CultureInfo.InvariantCulture) : 0;
         var nspid = Fields(status, "NSpid");
 
-        string uidMap = ReadOr("/proc/self/uid_map", "");
-        string gidMap = ReadOr("/proc/self/gid_map", "");
+        string uidMap = KernelFiles.ReadOr("/proc/self/uid_map", "");
+        string gidMap = KernelFiles.ReadOr("/proc/self/gid_map", "");
         bool identity = IsIdentity(uidMap);
         int userNsLevel = identity ? 0 : 1;
         bool mapped = Maps(uidMap, euid) && Maps(gidMap, egid);
@@ -38,7 +38,7 @@ public static class CallerContextReader
         var limits = ImmutableArray.CreateBuilder<long>(NamespaceTypes.Count);
         for (int t = 0; t < NamespaceTypes.Count; t++)
         {
-            string s = ReadOr($"/proc/sys/user/max_{NamespaceTypes.Name((NamespaceType)t)}_namespaces", "");
+            string s = KernelFiles.ReadOr($"/proc/sys/user/max_{NamespaceTypes.Name((NamespaceType)t)}_namespaces", "");
             limits.Add(long.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : long.MaxValue);
         }
 
@@ -71,7 +71,7 @@ public static class CallerContextReader
             SchedDeadline = ReadStatField(41) == 6, // SCHED_DEADLINE
             ExitSignal = ReadStatField(38) is int es and > 0 ? es : Abi.Signals.SigChld,
             NamespaceLimits = limits.MoveToImmutable(),
-            PidMax = int.TryParse(ReadOr("/proc/sys/kernel/pid_max", "").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pm) ? pm : 32768,
+            PidMax = int.TryParse(KernelFiles.ReadOr("/proc/sys/kernel/pid_max", "").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pm) ? pm : 32768,
             PidsInUse = [new LivePidSet()],
             TaskSizeMax = HasLa57() ? 0x00ff_ffff_ffff_f000UL : Abi.UserPointer.TaskSizeMax4Level,
         };
@@ -80,7 +80,7 @@ public static class CallerContextReader
     private static Dictionary<string, string> ReadKeyValues(string path)
     {
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in ReadOr(path, "").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr(path, "").Split('\n'))
         {
             int colon = line.IndexOf(':', StringComparison.Ordinal);
             if (colon > 0)
@@ -93,18 +93,6 @@ public static class CallerContextReader
 
     private static string[] Fields(Dictionary<string, string> d, string key) =>
         d.TryGetValue(key, out var v) ? v.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries) : [];
-
-    private static string ReadOr(string path, string fallback)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return fallback;
-        }
-    }
 
     private static bool IsIdentity(string map)
     {
@@ -162,7 +150,7 @@ public static class CallerContextReader
 
     private static ulong ReadNprocLimit()
     {
-        foreach (var line in ReadOr("/proc/self/limits", "").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr("/proc/self/limits", "").Split('\n'))
         {
             if (line.StartsWith("Max processes", StringComparison.Ordinal))
             {
@@ -179,7 +167,7 @@ public static class CallerContextReader
     private static long CountTasksOfUser(uint uid)
     {
         long n = 0;
-        foreach (var dir in SafeDirs("/proc"))
+        foreach (var dir in KernelFiles.Directories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
@@ -195,23 +183,11 @@ public static class CallerContextReader
         return Math.Max(n, 1);
     }
 
-    private static IEnumerable<string> SafeDirs(string path)
-    {
-        try
-        {
-            return Directory.GetDirectories(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
-    }
-
     private static int ReadStatField(int field)
     {
         // /proc/self/stat (proc(5)): field 38 is exit_signal, 41 the policy; the comm field (2) may contain spaces,
         // so count after the last ')'.
-        string s = ReadOr("/proc/self/stat", "");
+        string s = KernelFiles.ReadOr("/proc/self/stat", "");
         int close = s.LastIndexOf(')');
         if (close < 0)
         {
@@ -225,7 +201,7 @@ public static class CallerContextReader
 
     private static bool HasLa57()
     {
-        foreach (var line in ReadOr("/proc/cpuinfo", "").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr("/proc/cpuinfo", "").Split('\n'))
         {
             if (line.StartsWith("flags", StringComparison.Ordinal))
             {
@@ -245,14 +221,14 @@ public static class CallerContextReader
         private static HashSet<int> Load()
         {
             var set = new HashSet<int> { 1 };
-            foreach (var dir in SafeDirs("/proc"))
+            foreach (var dir in KernelFiles.Directories("/proc"))
             {
                 if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
                 {
                     continue;
                 }
                 set.Add(pid);
-                foreach (var task in SafeDirs(Path.Combine(dir, "task")))
+                foreach (var task in KernelFiles.Directories(Path.Combine(dir, "task")))
                 {
                     if (int.TryParse(Path.GetFileName(task), NumberStyles.None, CultureInfo.InvariantCulture, out int tid))
                     {

@@ -11,7 +11,7 @@ public static class CgroupInspector
 {
     // Controllers that may be enabled in a threaded subtree (cgrp_dfl_threaded_ss_mask): enabling only these
     // does not make a cgroup busy.
-    private static readonly string[] ThreadedControllers = ["cpu", "cpuset", "perf_event", "pids"];
+    internal static readonly string[] ThreadedControllers = ["cpu", "cpuset", "perf_event", "pids"];
 
     /// <summary>Inspects <paramref name="path"/>; <paramref name="error"/> says why it cannot serve when it is not even openable.</summary>
     public static CgroupTarget Inspect(string path, out string? error)
@@ -42,7 +42,7 @@ public static class CgroupInspector
             rel = "/";
         }
         bool isRoot = rel == "/";
-        string type = isRoot ? "domain" : ReadOr(Path.Combine(full, "cgroup.type")).Trim();
+        string type = isRoot ? "domain" : KernelFiles.ReadOr(Path.Combine(full, "cgroup.type")).Trim();
         var kind = type switch
         {
             "threaded" => CgroupTargetKind.Threaded,
@@ -65,7 +65,7 @@ public static class CgroupInspector
         {
             return false;
         }
-        var enabled = ReadOr(Path.Combine(dir, "cgroup.subtree_control")).Split(' ', '\n', StringSplitOptions.RemoveEmptyEntries);
+        var enabled = KernelFiles.ReadOr(Path.Combine(dir, "cgroup.subtree_control")).Split(' ', '\n', StringSplitOptions.RemoveEmptyEntries);
         if (enabled.Length == 0)
         {
             return false;
@@ -74,10 +74,10 @@ public static class CgroupInspector
         {
             return true;
         }
-        foreach (var child in SafeDirs(dir))
+        foreach (var child in KernelFiles.Directories(dir))
         {
-            string ctype = ReadOr(Path.Combine(child, "cgroup.type")).Trim();
-            if (ctype.StartsWith("domain", StringComparison.Ordinal) && ReadOr(Path.Combine(child, "cgroup.events")).Contains("populated 1", StringComparison.Ordinal))
+            string ctype = KernelFiles.ReadOr(Path.Combine(child, "cgroup.type")).Trim();
+            if (ctype.StartsWith("domain", StringComparison.Ordinal) && KernelFiles.ReadOr(Path.Combine(child, "cgroup.events")).Contains("populated 1", StringComparison.Ordinal))
             {
                 return true;
             }
@@ -89,7 +89,7 @@ public static class CgroupInspector
     private static string Domain(string mountPoint, string rel)
     {
         string cur = rel;
-        while (cur != "/" && ReadOr(Path.Combine(mountPoint, cur.TrimStart('/'), "cgroup.type")).Trim() == "threaded")
+        while (cur != "/" && KernelFiles.ReadOr(Path.Combine(mountPoint, cur.TrimStart('/'), "cgroup.type")).Trim() == "threaded")
         {
             int slash = cur.LastIndexOf('/');
             cur = slash <= 0 ? "/" : cur[..slash];
@@ -112,7 +112,7 @@ public static class CgroupInspector
     /// <summary>The caller's cgroup2 path (the <c>0::</c> line of /proc/self/cgroup), or null.</summary>
     public static string? OwnCgroup()
     {
-        foreach (var line in ReadOr("/proc/self/cgroup").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr("/proc/self/cgroup").Split('\n'))
         {
             if (line.StartsWith("0::", StringComparison.Ordinal))
             {
@@ -125,7 +125,7 @@ public static class CgroupInspector
     /// <summary>The mount point of the cgroup2 hierarchy, or null when none is mounted.</summary>
     public static string? UnifiedMountPoint()
     {
-        foreach (var line in ReadOr("/proc/self/mountinfo").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr("/proc/self/mountinfo").Split('\n'))
         {
             var (type, mp) = ParseMountInfo(line);
             if (type == "cgroup2")
@@ -140,7 +140,7 @@ public static class CgroupInspector
     private static (string? Type, string? MountPoint) MountOf(string path)
     {
         string? bestType = null, bestMp = null;
-        foreach (var line in ReadOr("/proc/self/mountinfo").Split('\n'))
+        foreach (var line in KernelFiles.ReadOr("/proc/self/mountinfo").Split('\n'))
         {
             var (type, mp) = ParseMountInfo(line);
             if (type is null || mp is null)
@@ -168,29 +168,5 @@ public static class CgroupInspector
             return (null, null);
         }
         return (f[dash + 1], f[4].Replace("\\040", " ", StringComparison.Ordinal));
-    }
-
-    private static string ReadOr(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
-        }
-    }
-
-    private static IEnumerable<string> SafeDirs(string path)
-    {
-        try
-        {
-            return Directory.GetDirectories(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
     }
 }

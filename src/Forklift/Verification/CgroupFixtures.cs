@@ -78,13 +78,11 @@ public sealed class CgroupFixtures : IDisposable
     private string? _busy;
     private bool _busyTried;
 
-    private static readonly string[] ThreadedControllers = ["cpu", "cpuset", "perf_event", "pids"];
-
     private string? MakeBusy()
     {
         _busyTried = true;
         var available = File.ReadAllText(Path.Combine(_mount, "cgroup.controllers")).Split(' ', '\n', StringSplitOptions.RemoveEmptyEntries);
-        string? controller = available.FirstOrDefault(c => !ThreadedControllers.Contains(c));
+        string? controller = available.FirstOrDefault(c => !CgroupInspector.ThreadedControllers.Contains(c));
         if (controller is null)
         {
             return null;
