@@ -64,6 +64,37 @@
                                    the new fd as FL_FD_SLOT(c); nothing is remapped implicitly (a stays a). This is how
                                    a plan moves fds out of the way before dup2s that would overwrite them (swaps) */
 
+/* Isolation (namespaces, mounts, capabilities). Run where the plan puts them: after the clone in the new namespaces,
+   in the order the plan gives (C# orders them: id maps, propagation, mounts, hostname, network, time, init, then
+   the program's own setup). */
+#define FL_OP_SETNS 23          /* a = fd (or slot) of a namespace or a pidfd, b = nstype (CLONE_NEW*, 0 = any) */
+#define FL_OP_UNSHARE 24        /* a = unshare(2) flags (CLONE_NEWTIME: the program enters it at execve, after the offsets) */
+#define FL_OP_MOUNT 25          /* str = target, ptr = "source\0fstype\0data\0" (an empty part is NULL), a = mount flags */
+#define FL_OP_MKDIR 26          /* str = path, a = mode, b = 1: an existing entry is success (EEXIST beats EROFS in the
+                                   kernel's filename_create, so this works on a read-only tree that has the directory) */
+#define FL_OP_SETHOSTNAME 27    /* str = name, a = its length in bytes */
+#define FL_OP_SETDOMAINNAME 28  /* str = name, a = its length in bytes */
+#define FL_OP_LOOPBACK_UP 29    /* bring "lo" up (SIOCGIFFLAGS/SIOCSIFFLAGS on an AF_INET datagram socket) */
+#define FL_OP_OPEN_TREE 30      /* str = path, a = open_tree flags (OPEN_TREE_CLONE, AT_RECURSIVE; O_CLOEXEC is added),
+                                   c = slot that receives the detached mount's fd */
+#define FL_OP_MOVE_MOUNT 31     /* a = fd (or slot) of a detached mount, str = target path (MOVE_MOUNT_F_EMPTY_PATH) */
+#define FL_OP_MOUNT_SETATTR 32  /* a = fd (or slot), or FL_AT_FDCWD with str = path; b = attr_set | attr_clr << 32
+                                   (MOUNT_ATTR_*), c = AT_* flags (AT_RECURSIVE; AT_EMPTY_PATH is added for an fd) */
+#define FL_OP_CREATE_FILE 33    /* str = path, a = mode: mknod(S_IFREG), an existing entry is success (a bind target) */
+#define FL_OP_SYMLINK 34        /* str = link path, ptr = target text; b = 1: an existing entry is success */
+#define FL_OP_KEEPCAPS 35       /* prctl(PR_SET_KEEPCAPS, a): keep the permitted set across a uid change */
+#define FL_OP_CAPBSET_DROP 36   /* a = mask of capabilities (bit n = cap n) to drop from the bounding set (detail = cap) */
+#define FL_OP_CAPSET 37         /* a = effective, b = permitted, c = inheritable (bit masks): capset(2), version 3 */
+#define FL_OP_AMBIENT 38        /* clear the ambient set, then raise each capability of mask a (detail = cap) */
+#define FL_OP_INIT 39           /* str = the init program (forklift-init). The stage forks here (CLONE_VM|CLONE_VFORK):
+                                   the new process runs the steps after this one and execs the program; this process
+                                   then execs str with argv {str, "<pid of the program>"}: the init that forwards
+                                   signals, reaps orphans and exits with the program's status (128+N for signal N).
+                                   A failure of the program's steps or exec is reported as usual, and this process
+                                   exits 127 without exec'ing the init. At most one, never in the middle of fd steps */
+
+#define FL_AT_FDCWD (-100)
+
 /* A step argument that names an fd may name a slot filled by FL_OP_DUP_ABOVE instead: */
 #define FL_FD_SLOT(n) (-1000 - (n))
 #define FL_MAX_SLOTS 64

@@ -21,7 +21,12 @@ typedef struct child_state {
     fl_spawn_record *mailbox; /* fast path: report here, in the shared memory (see fl_child_ctx) */
     uint64_t slot_set;  /* bit n: slots[n] holds an fd made by FL_OP_DUP_ABOVE */
     int32_t slots[FL_MAX_SLOTS];
+    volatile int32_t *failed; /* FL_OP_INIT's program process: set before a failure exit, so the suspended init
+                                 process (same memory, CLONE_VM) knows not to exec the init. NULL elsewhere */
 } child_state;
+
+static _Noreturn void run_program(child_state *s, uint32_t first);
+static _Noreturn void run_init(child_state *s, uint32_t i);
 
 /* Reports one record. Fast path: exec errnos go straight into plan->exec_errnos and the final record into the
    mailbox, both in the memory shared with the suspended parent. Full path: the record is written whole to the
@@ -60,6 +65,8 @@ static void write_record(const child_state *s, int32_t err, int32_t step, int32_
 static _Noreturn void fail(const child_state *s, long neg_err, int32_t step, int32_t detail)
 {
     write_record(s, (int32_t)-neg_err, step, detail);
+    if (s->failed)
+        *s->failed = 1;
     fl_exit_group(FL_CHILD_EXIT_FAILED);
 }
 
@@ -329,6 +336,109 @@ static long run_step(child_state *s, const fl_spawn_step *st, int32_t *detail)
         s->slot_set |= 1ULL << st->c;
         return 0;
 
+    /* ---- isolation ---- */
+    case FL_OP_SETNS:
+        fd = resolve_fd(s, st->a);
+        *detail = (int32_t)(fd < 0 ? st->a : fd);
+        return fd < 0 ? fd : fl_setns((int)fd, (long)st->b);
+    case FL_OP_UNSHARE:
+        return fl_unshare((unsigned long)st->a);
+
+    /* mount(2): the packed "source\0fstype\0data\0" of ptr, an empty part meaning NULL */
+    case FL_OP_MOUNT: {
+        const char *src = (const char *)st->ptr;
+        const char *type = src;
+        while (*type)
+            type++;
+        type++;
+        const char *data = type;
+        while (*data)
+            data++;
+        data++;
+        return fl_mount(*src ? src : 0, st->str, *type ? type : 0, (unsigned long)st->a, *data ? data : 0);
+    }
+    case FL_OP_MKDIR:
+        r = fl_mkdirat(AT_FDCWD, st->str, (int)st->a);
+        return r == -EEXIST && st->b ? 0 : r;
+    case FL_OP_CREATE_FILE:
+        r = fl_mknodat(AT_FDCWD, st->str, FL_S_IFREG | (int)(st->a & 07777), 0);
+        return r == -EEXIST ? 0 : r;
+    case FL_OP_SYMLINK:
+        r = fl_symlinkat((const char *)st->ptr, AT_FDCWD, st->str);
+        return r == -EEXIST && st->b ? 0 : r;
+    case FL_OP_SETHOSTNAME:
+        return fl_sethostname(st->str, (long)st->a);
+    case FL_OP_SETDOMAINNAME:
+        return fl_setdomainname(st->str, (long)st->a);
+
+    /* A new network namespace has only "lo", down (net/core/net_namespace.c); ip(8) does the same two ioctls */
+    case FL_OP_LOOPBACK_UP: {
+        struct fl_ifreq ifr = {{'l', 'o', 0}, 0, {0}};
+        fd = fl_socket(FL_AF_INET, FL_SOCK_DGRAM | FL_SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return fd;
+        r = fl_ioctl((int)fd, FL_SIOCGIFFLAGS, &ifr);
+        if (r >= 0) {
+            ifr.flags = (int16_t)(ifr.flags | FL_IFF_UP);
+            r = fl_ioctl((int)fd, FL_SIOCSIFFLAGS, &ifr);
+        }
+        fl_close((int)fd);
+        return r;
+    }
+
+    /* The new mount API (5.2+): a detached copy of a tree, kept in a slot until it is moved into place */
+    case FL_OP_OPEN_TREE:
+        if (st->c < 0 || st->c >= FL_MAX_SLOTS)
+            return -EINVAL;
+        r = fl_open_tree(AT_FDCWD, st->str, (unsigned)st->a | O_CLOEXEC);
+        if (r < 0)
+            return r;
+        s->slots[st->c] = (int32_t)r;
+        s->slot_set |= 1ULL << st->c;
+        return 0;
+    case FL_OP_MOVE_MOUNT:
+        fd = resolve_fd(s, st->a);
+        *detail = (int32_t)(fd < 0 ? st->a : fd);
+        return fd < 0 ? fd : fl_move_mount((int)fd, "", AT_FDCWD, st->str, FL_MOVE_MOUNT_F_EMPTY_PATH);
+    case FL_OP_MOUNT_SETATTR: {
+        struct fl_mount_attr attr = {(uint64_t)st->b & 0xffffffffULL, (uint64_t)st->b >> 32, 0, 0};
+        if (st->a == FL_AT_FDCWD)
+            return fl_mount_setattr(AT_FDCWD, st->str, (unsigned)st->c, &attr);
+        fd = resolve_fd(s, st->a);
+        *detail = (int32_t)(fd < 0 ? st->a : fd);
+        return fd < 0 ? fd : fl_mount_setattr((int)fd, "", (unsigned)st->c | FL_AT_EMPTY_PATH, &attr);
+    }
+
+    /* Capabilities (capabilities(7)): bounding set, then the three sets, then ambient */
+    case FL_OP_KEEPCAPS:
+        return fl_prctl(FL_PR_SET_KEEPCAPS, (unsigned long)st->a);
+    case FL_OP_CAPBSET_DROP:
+        for (int cap = 0; cap < 64; cap++) {
+            if (!(((uint64_t)st->a >> cap) & 1))
+                continue;
+            *detail = cap;
+            r = fl_prctl(FL_PR_CAPBSET_DROP, (unsigned long)cap);
+            if (r < 0)
+                return r;
+        }
+        return 0;
+    case FL_OP_CAPSET: {
+        struct fl_cap_header h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        const uint64_t e = (uint64_t)st->a, p = (uint64_t)st->b, i = (uint64_t)st->c;
+        struct fl_cap_data d[2] = {{(uint32_t)e, (uint32_t)p, (uint32_t)i},
+                                   {(uint32_t)(e >> 32), (uint32_t)(p >> 32), (uint32_t)(i >> 32)}};
+        return fl_capset(&h, d);
+    }
+    case FL_OP_AMBIENT:
+        r = fl_prctl5(FL_PR_CAP_AMBIENT, FL_PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        for (int cap = 0; r >= 0 && cap < 64; cap++) {
+            if (!(((uint64_t)st->a >> cap) & 1))
+                continue;
+            *detail = cap;
+            r = fl_prctl5(FL_PR_CAP_AMBIENT, FL_PR_CAP_AMBIENT_RAISE, (unsigned long)cap, 0, 0);
+        }
+        return r;
+
     default:
         return -EINVAL;
     }
@@ -348,7 +458,7 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
     s.sfd = ctx->sync_fd;
     s.mailbox = ctx->mailbox;
     s.slot_set = 0;
-    const fl_spawn_plan *plan = s.plan;
+    s.failed = 0;
     long r;
 
     /* The parent's pipe ends: the copies in our fd table would keep the sync pipe from ever reaching EOF */
@@ -396,19 +506,30 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
         }
     }
 
+    run_program(&s, 0);
+}
+
+/* The steps from `first` on, the mask, then execve. */
+static _Noreturn void run_program(child_state *s, uint32_t first)
+{
+    const fl_spawn_plan *plan = s->plan;
+    long r;
+
     /* The plan's steps, in order */
-    for (uint32_t i = 0; i < plan->step_count; i++) {
+    for (uint32_t i = first; i < plan->step_count; i++) {
+        if (plan->steps[i].op == FL_OP_INIT)
+            run_init(s, i);
         int32_t detail = 0;
-        r = run_step(&s, &plan->steps[i], &detail);
+        r = run_step(s, &plan->steps[i], &detail);
         if (r < 0)
-            fail(&s, r, (int32_t)i, detail);
+            fail(s, r, (int32_t)i, detail);
     }
 
     /* The signal mask the program starts with */
     uint64_t mask = (plan->flags & FL_PLAN_SET_SIGMASK) ? plan->sigmask : 0;
     r = fl_sigprocmask(FL_SIG_SETMASK, &mask, 0);
     if (r < 0)
-        fail(&s, r, FL_STEP_SIGNALS, 0);
+        fail(s, r, FL_STEP_SIGNALS, 0);
 
     /* Execve, each candidate in order (execvp's rules). Each failed candidate that is not the one reported gets a
        TRIED record, so the parent can fill exec_errnos even when a later candidate succeeds */
@@ -418,17 +539,89 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
         int last = i + 1 == plan->exec_path_count;
         int goes_on = try_next(r) || r == -EACCES;
         if (goes_on && !last) {
-            write_record(&s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
+            write_record(s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
             if (r == -EACCES && eacces_at < 0)
                 eacces_at = (int32_t)i;
             continue;
         }
         if (goes_on && eacces_at >= 0) {
             /* exhausted: the first EACCES is the answer; this candidate's own errno is a TRIED record */
-            write_record(&s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
-            fail(&s, -EACCES, FL_STEP_EXEC, eacces_at);
+            write_record(s, (int32_t)-r, FL_STEP_EXEC_TRIED, (int32_t)i);
+            fail(s, -EACCES, FL_STEP_EXEC, eacces_at);
         }
-        fail(&s, r, FL_STEP_EXEC, (int32_t)i);
+        fail(s, r, FL_STEP_EXEC, (int32_t)i);
     }
-    fail(&s, -EINVAL, FL_STEP_EXEC, 0); /* no candidate at all (the parent refuses such plans) */
+    fail(s, -EINVAL, FL_STEP_EXEC, 0); /* no candidate at all (the parent refuses such plans) */
+}
+
+/* ---- FL_OP_INIT: the program runs as a child of an init ----
+ * This process (pid 1 of a new pid namespace, or a process that joined one and must fork to enter it) forks the
+ * program process with CLONE_VM|CLONE_VFORK on a stack carved from this frame: it is suspended until the program
+ * process has exec'd or failed, so the frame stays intact, and the program process reports through the same
+ * channel as every step (the fast path's mailbox, else the error pipe). Then this process execs the init. Why an
+ * exec rather than an init loop right here: on the fast path this process still runs in the .NET host's memory
+ * (the host thread waits for that exec); on the full path it holds a copy-on-write image of the host, which would
+ * pin every page the host later writes for as long as the sandbox runs. The init binary is small and static. */
+#define FL_INIT_CHILD_STACK (16 * 1024)
+
+struct init_start {
+    child_state *s;
+    uint32_t first;
+};
+
+/* Entered from clone_program's asm on the program process's stack. */
+__attribute__((visibility("hidden"))) _Noreturn void fl_init_program(struct init_start *start);
+_Noreturn void fl_init_program(struct init_start *start) { run_program(start->s, start->first); }
+
+/* Legacy clone(flags, newsp): the child (rax == 0) aligns its new stack and calls fl_init_program(r12). */
+__attribute__((noinline)) static long clone_program(long flags, char *stack_top, struct init_start *start)
+{
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    register struct init_start *r12 __asm__("r12") = start;
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xor %%ebp, %%ebp\n\t"
+                     "and $-16, %%rsp\n\t"
+                     "mov %%r12, %%rdi\n\t"
+                     "call fl_init_program\n\t"
+                     "ud2\n"
+                     "1:\n\t"
+                     : "=a"(ret)
+                     : "0"((long)__NR_clone), "D"(flags), "S"(stack_top), "d"(0L), "r"(r10), "r"(r8), "r"(r12)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+static _Noreturn void run_init(child_state *s, uint32_t i)
+{
+    const fl_spawn_step *st = &s->plan->steps[i];
+    volatile int32_t failed = 0;
+    char stack[FL_INIT_CHILD_STACK] __attribute__((aligned(16)));
+    struct init_start start = {s, i + 1};
+    s->failed = &failed;
+    long pid = clone_program(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + sizeof stack, &start);
+    s->failed = 0;
+    if (pid < 0)
+        fail(s, pid, (int32_t)i, 0);
+    if (failed)
+        fl_exit_group(FL_CHILD_EXIT_FAILED); /* the program process has reported its failure */
+
+    /* argv[1]: the program's pid, in decimal */
+    char num[24];
+    char *p = num + sizeof num;
+    *--p = 0;
+    long v = pid;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    const char *argv[3] = {st->str, p, 0};
+    const char *envp[1] = {0};
+    long r = fl_execve(st->str, argv, envp);
+    /* No init: the program must not run on unsupervised (outside a new pid namespace nothing would end it) */
+    fl_kill(pid, SIGKILL);
+    fail(s, r, (int32_t)i, 0);
 }
