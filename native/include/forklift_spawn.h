@@ -36,7 +36,7 @@
                                    from a to min(b, the RLIMIT_NOFILE soft limit - 1) */
 #define FL_OP_OPEN 4            /* str = path, a = target fd, b = open flags, c = mode: open, then dup3 to a (unless the
                                    kernel returned a itself), close the original. a keeps FD_CLOEXEC iff b has O_CLOEXEC */
-#define FL_OP_CHDIR 5           /* str = path */
+#define FL_OP_CHDIR 5           /* str = path; b = 1: on failure chdir("/") instead (a new mount view may lack the path) */
 #define FL_OP_FCHDIR 6          /* a = fd */
 #define FL_OP_UMASK 7           /* a = mask */
 #define FL_OP_SETSID 8          /* new session (and process group) */

@@ -224,15 +224,23 @@ static int32_t validate(const fl_spawn_plan *plan, int32_t *step, int32_t *detai
         return EINVAL;
     if (plan->step_count > 0 && plan->steps == 0)
         return EINVAL;
-    int waits = 0;
+    int waits = 0, inits = 0;
     for (uint32_t i = 0; i < plan->step_count; i++) {
         const fl_spawn_step *st = &plan->steps[i];
         *step = (int32_t)i;
-        if (st->op < FL_OP_DUP2 || st->op > FL_OP_DUP_ABOVE)
+        if (st->op < FL_OP_DUP2 || st->op > FL_OP_INIT)
             return EINVAL;
         if (st->op == FL_OP_WAIT_PARENT && (!(plan->flags & FL_PLAN_SYNC) || ++waits > 1))
             return EINVAL;
-        if (st->op == FL_OP_DUP_ABOVE && (st->c < 0 || st->c >= FL_MAX_SLOTS))
+        if ((st->op == FL_OP_DUP_ABOVE || st->op == FL_OP_OPEN_TREE) && (st->c < 0 || st->c >= FL_MAX_SLOTS))
+            return EINVAL;
+        if ((st->op == FL_OP_INIT && ++inits > 1) ||
+            ((st->op == FL_OP_MOUNT || st->op == FL_OP_SYMLINK || st->op == FL_OP_WRITE_FILE) && st->ptr == 0) ||
+            ((st->op == FL_OP_MOUNT || st->op == FL_OP_SYMLINK || st->op == FL_OP_INIT || st->op == FL_OP_OPEN_TREE ||
+              st->op == FL_OP_MOVE_MOUNT || st->op == FL_OP_MKDIR || st->op == FL_OP_CREATE_FILE ||
+              st->op == FL_OP_SETHOSTNAME || st->op == FL_OP_SETDOMAINNAME || st->op == FL_OP_WRITE_FILE ||
+              st->op == FL_OP_CHDIR || st->op == FL_OP_OPEN) && st->str == 0) ||
+            (st->op == FL_OP_MOUNT_SETATTR && st->a == FL_AT_FDCWD && st->str == 0))
             return EINVAL;
         int64_t target = st->op == FL_OP_DUP2 ? st->b : (st->op == FL_OP_OPEN || st->op == FL_OP_CLOSE) ? st->a : -1;
         if (target > *fd_floor && target < 0x7fffffff)

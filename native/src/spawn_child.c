@@ -230,7 +230,8 @@ static long run_step(child_state *s, const fl_spawn_step *st, int32_t *detail)
 
     /* Working directory */
     case FL_OP_CHDIR:
-        return fl_chdir(st->str);
+        r = fl_chdir(st->str);
+        return r < 0 && st->b == 1 ? fl_chdir("/") : r;
     case FL_OP_FCHDIR:
         fd = resolve_fd(s, st->a);
         *detail = (int32_t)(fd < 0 ? st->a : fd);

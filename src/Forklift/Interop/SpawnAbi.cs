@@ -27,6 +27,26 @@ internal static class SpawnOp
     public const int WriteFile = 20;
     public const int WaitParent = 21;
     public const int DupAbove = 22;
+    public const int Setns = 23;
+    public const int Unshare = 24;
+    public const int Mount = 25;
+    public const int Mkdir = 26;
+    public const int SetHostname = 27;
+    public const int SetDomainName = 28;
+    public const int LoopbackUp = 29;
+    public const int OpenTree = 30;
+    public const int MoveMount = 31;
+    public const int MountSetattr = 32;
+    public const int CreateFile = 33;
+    public const int Symlink = 34;
+    public const int KeepCaps = 35;
+    public const int CapBsetDrop = 36;
+    public const int Capset = 37;
+    public const int Ambient = 38;
+    public const int Init = 39;
+
+    /// <summary><c>FL_AT_FDCWD</c>: MOUNT_SETATTR's "a" when the step names a path.</summary>
+    public const int AtFdCwd = -100;
 
     /// <summary><c>FL_MAX_SLOTS</c>: how many fds <see cref="DupAbove"/> can park.</summary>
     public const int MaxSlots = 64;
@@ -42,7 +62,11 @@ internal static class SpawnOp
         Tcsetpgrp => "TCSETPGRP", Pdeathsig => "PDEATHSIG", SetRlimit => "SETRLIMIT", SetGroups => "SETGROUPS",
         SetResGid => "SETRESGID", SetResUid => "SETRESUID", NoNewPrivs => "NO_NEW_PRIVS",
         SignalDefault => "SIGNAL_DEFAULT", SignalIgnore => "SIGNAL_IGNORE", WriteFile => "WRITE_FILE",
-        WaitParent => "WAIT_PARENT", DupAbove => "DUP_ABOVE",
+        WaitParent => "WAIT_PARENT", DupAbove => "DUP_ABOVE", Setns => "SETNS", Unshare => "UNSHARE", Mount => "MOUNT",
+        Mkdir => "MKDIR", SetHostname => "SETHOSTNAME", SetDomainName => "SETDOMAINNAME", LoopbackUp => "LOOPBACK_UP",
+        OpenTree => "OPEN_TREE", MoveMount => "MOVE_MOUNT", MountSetattr => "MOUNT_SETATTR", CreateFile => "CREATE_FILE",
+        Symlink => "SYMLINK", KeepCaps => "KEEPCAPS", CapBsetDrop => "CAPBSET_DROP", Capset => "CAPSET", Ambient => "AMBIENT",
+        Init => "INIT",
         _ => "OP_" + op,
     };
 }

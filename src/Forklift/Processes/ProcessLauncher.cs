@@ -65,7 +65,9 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     {
         ArgumentNullException.ThrowIfNull(command);
         CommandValidator.Validate(command);
-        bool sync = !command.ParentActions.IsEmpty;
+        if (!command.Isolation.IsEmpty)
+            command = PrepareIsolation(command);
+        bool sync = !command.ParentActions.IsEmpty || NeedsFullPath(command);
         CheckClone(command, fast: !sync, CallerContext);
         return command.ParentDeathSignal != 0
             ? SpawnerThread.Run(() => StartCore(command, sync))
@@ -73,6 +75,22 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     }
 
     IChildProcess IProcessLauncher.Start(Command command) => Start(command);
+
+    /// <summary>Adds the parent's part of the isolation: id maps that need the parent's privilege.</summary>
+    private static Command PrepareIsolation(Command command)
+    {
+        var iso = command.Isolation;
+        if (Isolation.IsolationPlanner.ParentWritesMaps(iso, Isolation.HostFacts.EffectiveUserId(), Isolation.HostFacts.EffectiveGroupId()))
+        {
+            var mapping = iso.UserMapping!;
+            command = command.WithParentAction("IdMaps", ctx => Isolation.IsolationPlanner.WriteMapsFromParent(mapping, ctx.Pid));
+        }
+        return command;
+    }
+
+    private static bool NeedsFullPath(Command command) =>
+        !command.Isolation.IsEmpty &&
+        Isolation.IsolationPlanner.NeedsFullPath(command.Isolation, Isolation.HostFacts.EffectiveUserId(), Isolation.HostFacts.EffectiveGroupId());
 
     /// <summary>
     /// Starts a pipeline: each command's standard output is the write end of a pipe whose read end is the next
@@ -151,7 +169,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     {
         bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
         var flags = c.CloneFlags | (sibling ? CloneFlags.Parent : 0) | CloneFlags.Pidfd
-                    | (fast ? CloneFlags.Vm | CloneFlags.Vfork : 0);
+                    | (fast ? CloneFlags.Vm | CloneFlags.Vfork : 0) | Isolation.IsolationPlanner.CloneFlagsOf(c.Isolation);
         ulong exitSignal = (ulong)(c.ExitSignal ?? (sibling ? 0 : Signals.SigChld));
         ulong pidfd = UserPointer.Valid(UserPointer.PidfdField);
         ulong stack = fast ? UserPointer.Valid(UserPointer.ArgsField + 1) : 0;
@@ -165,7 +183,9 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 ExitSignal = exitSignal,
                 Stack = stack,
                 StackSize = fast ? 64 * 1024UL : 0,
-                SetTidValues = [],
+                SetTidValues = [.. c.Isolation.SetTid],
+                SetTid = c.Isolation.SetTid.IsEmpty ? 0 : UserPointer.Valid(UserPointer.SetTidField),
+                SetTidSize = (ulong)c.Isolation.SetTid.Length,
             };
             var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context);
             if (verdict.Allowed)
@@ -189,8 +209,11 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         int[]? parentEnds = null;    // the parent's end of each standard-stream pipe, or -1
         Dictionary<int, int>? parentFds = null;
         List<SafeHandle>? references = null;
+        int[]? joinFds = null;       // the parent's fd of each namespace join
         try
         {
+            if (!c.Isolation.Joins.IsEmpty)
+                joinFds = OpenJoins(c, ref toClose, ref references);
             for (int fd = 0; fd <= 2; fd++)
             {
                 if (StandardStream(c, fd).Kind != StdioKind.Pipe)
@@ -217,7 +240,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             }
 
             var inputs = SpawnInputs.Capture(_system.GetParentPid());
-            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
+            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync, joinFds);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
             if (_system.Spawn(plan.Native, &result) != 0)
@@ -276,6 +299,33 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
 
     private static readonly Dictionary<int, int> s_noParentFds = [];
 
+    /// <summary>The fd of each join: a namespace file opened here (closed after the spawn), or a caller's handle.</summary>
+    private static int[] OpenJoins(Command c, ref List<int>? toClose, ref List<SafeHandle>? references)
+    {
+        var joins = c.Isolation.Joins;
+        var fds = new int[joins.Length];
+        for (int i = 0; i < joins.Length; i++)
+        {
+            var j = joins[i];
+            if (j.Handle is { } handle)
+            {
+                bool added = false;
+                handle.DangerousAddRef(ref added);
+                (references ??= []).Add(handle);
+                fds[i] = (int)handle.DangerousGetHandle();
+                continue;
+            }
+            int fd = Isolation.ProcFiles.OpenReadOnly(j.Path!);
+            if (fd < 0)
+                throw new SpawnException($"OpenNamespace({Isolation.NamespaceKinds.Format(j.Kinds)})", (Errno)(-fd), j.Path,
+                    (Errno)(-fd) == Errno.ENOENT ? "No such namespace file: /proc/PID/ns/TYPE of a live process, or a bind-mounted namespace file." : null,
+                    c.ToString());
+            (toClose ??= []).Add(fd);
+            fds[i] = fd;
+        }
+        return fds;
+    }
+
     /// <summary>For a handle source: a reference that keeps its fd open and unrecycled until the child has it.</summary>
     private static void AddHandle(int fd, Stdio stdio, ref Dictionary<int, int>? parentFds, ref List<SafeHandle>? references)
     {
@@ -302,6 +352,10 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 int pid = result->Pid;
                 _system.SpawnRelease(result, plan.Native, go: false); // the child gives up without exec and is reaped
                 CloseFailedPidfd(result);
+                if (e is Isolation.ParentStepException step)
+                    throw new SpawnException(step.Step, step.Errno, step.Object,
+                        (step.Hint is null ? "" : step.Hint + " ") + "The child gave up before exec and was reaped.",
+                        c.ToString(), pid, new SpawnPath(result->UsedClone3 == 1, (Errno)result->Clone3Errno, false), innerException: e);
                 throw new SpawnException($"ParentAction({action.Name})", Errno.None, null,
                     "The parent's work between clone and exec failed; the child gave up before exec and was reaped.",
                     c.ToString(), pid, new SpawnPath(result->UsedClone3 == 1, (Errno)result->Clone3Errno, false), innerException: e);

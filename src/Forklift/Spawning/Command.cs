@@ -165,6 +165,12 @@ public sealed record Command
     /// </summary>
     internal ImmutableArray<ParentAction> ParentActions { get; private init; } = [];
 
+    /// <summary>
+    /// Namespaces, id maps, mounts, hostname, clock offsets, capabilities and the init of a new pid namespace
+    /// (<see cref="Isolation.Isolation"/>; <see cref="Isolation.Isolation.None"/> by default).
+    /// </summary>
+    public Isolation.Isolation Isolation { get; private init; } = Forklift.Isolation.Isolation.None;
+
     /// <summary>Sets the program (a path or a name looked up in PATH).</summary>
     [Pure]
     public Command WithProgram(string program)
@@ -369,6 +375,26 @@ public sealed record Command
     [Pure]
     public Command WithGracefulStop(int signal, TimeSpan timeout) => this with { StopSignal = signal, StopTimeout = timeout };
 
+    /// <summary>Isolates the child as <paramref name="isolation"/> says (replacing any earlier isolation).</summary>
+    [Pure]
+    public Command WithIsolation(Isolation.Isolation isolation)
+    {
+        ArgumentNullException.ThrowIfNull(isolation);
+        return this with { Isolation = isolation };
+    }
+
+    /// <summary>Changes the isolation: <c>cmd.WithIsolation(i =&gt; i with { Hostname = "box" })</c>.</summary>
+    [Pure]
+    public Command WithIsolation(Func<Isolation.Isolation, Isolation.Isolation> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return WithIsolation(change(Isolation));
+    }
+
+    /// <summary>Creates new namespaces of the given types (in addition to any already asked for).</summary>
+    [Pure]
+    public Command WithNewNamespaces(Isolation.Namespaces namespaces) => WithIsolation(Isolation.WithNewNamespaces(namespaces));
+
     /// <summary>Adds work for the parent between clone and exec (forces the full path).</summary>
     [Pure]
     internal Command WithParentAction(string name, Action<ParentActionContext> action) =>
@@ -391,7 +417,8 @@ public sealed record Command
             : other.SupplementaryGroups is not null && SupplementaryGroups.Value.SequenceEqual(other.SupplementaryGroups.Value))
         && NoNewPrivileges == other.NoNewPrivileges && Sibling == other.Sibling && ExitSignal == other.ExitSignal
         && CloneFlags == other.CloneFlags && CloneEntry == other.CloneEntry && DisposeBehavior == other.DisposeBehavior
-        && StopSignal == other.StopSignal && StopTimeout == other.StopTimeout && ParentActions.SequenceEqual(other.ParentActions);
+        && StopSignal == other.StopSignal && StopTimeout == other.StopTimeout && ParentActions.SequenceEqual(other.ParentActions)
+        && Isolation.Equals(other.Isolation);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Program, Arguments.Length, WorkingDirectory, StandardOutput, CloneFlags);

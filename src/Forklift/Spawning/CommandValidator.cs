@@ -20,6 +20,7 @@ internal static class CommandValidator
 
     public static void Validate(Command c)
     {
+        Isolation.IsolationPlanner.Validate(c);
         Text("Program", c.Program, allowEmpty: false);
         for (int i = 0; i < c.Arguments.Length; i++)
             Text($"Arguments[{i}]", c.Arguments[i], allowEmpty: true);

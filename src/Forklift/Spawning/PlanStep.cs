@@ -23,6 +23,16 @@ internal readonly record struct PlanStep(int Op, long A, long B, long C, string?
     public static PlanStep Of(int op, long a = 0, long b = 0, long c = 0, string? str = null, string? obj = null) =>
         new(op, a, b, c, str, default, obj);
 
+    /// <summary>
+    /// The step's byte payload (the <c>ptr</c> of WRITE_FILE, MOUNT, SYMLINK), laid out as UTF-8 with a final NUL;
+    /// it may hold NULs of its own (MOUNT packs three strings). Null: no payload.
+    /// </summary>
+    public string? Data { get; init; }
+
+    /// <summary>WRITE_FILE: write <paramref name="text"/> to <paramref name="path"/> in one write(2).</summary>
+    public static PlanStep WriteFile(string path, string text, string? name = null) =>
+        new(SpawnOp.WriteFile, System.Text.Encoding.UTF8.GetByteCount(text), 0, 0, path, default, name) { Data = text };
+
     /// <summary>The step's name in errors: <c>Dup2(fd 1)</c>, <c>SignalDefault(SIGPIPE)</c>, <c>Chdir</c>.</summary>
     public string Name => Op switch
     {
@@ -45,6 +55,24 @@ internal readonly record struct PlanStep(int Op, long A, long B, long C, string?
         SpawnOp.SignalIgnore => $"SignalIgnore({Signals.Name(A)})",
         SpawnOp.Pdeathsig => "Pdeathsig",
         SpawnOp.NoNewPrivs => "NoNewPrivs",
+        SpawnOp.WriteFile => "WriteFile",
+        SpawnOp.Setns => $"Setns({NamespaceName(B)})",
+        SpawnOp.Unshare => $"Unshare({Isolation.NamespaceKinds.Format(Isolation.NamespaceKinds.FromCloneFlags((Abi.CloneFlags)A))})",
+        SpawnOp.Mount => $"Mount({MountType})",
+        SpawnOp.Mkdir => "Mkdir",
+        SpawnOp.SetHostname => "Sethostname",
+        SpawnOp.SetDomainName => "Setdomainname",
+        SpawnOp.LoopbackUp => "LoopbackUp",
+        SpawnOp.OpenTree => "OpenTree",
+        SpawnOp.MoveMount => "MoveMount",
+        SpawnOp.MountSetattr => "MountSetattr",
+        SpawnOp.CreateFile => "CreateFile",
+        SpawnOp.Symlink => "Symlink",
+        SpawnOp.KeepCaps => "KeepCaps",
+        SpawnOp.CapBsetDrop => "CapBoundingDrop",
+        SpawnOp.Capset => "Capset",
+        SpawnOp.Ambient => "AmbientCaps",
+        SpawnOp.Init => "Init",
         _ => SpawnOp.Name(Op),
     };
 
@@ -57,10 +85,23 @@ internal readonly record struct PlanStep(int Op, long A, long B, long C, string?
         SpawnOp.SetGroups => $"[{string.Join(',', Ids.IsDefault ? ImmutableArray<uint>.Empty : Ids)}]",
         SpawnOp.SetResGid => $"gid {A.ToString(CultureInfo.InvariantCulture)}",
         SpawnOp.SetResUid => $"uid {A.ToString(CultureInfo.InvariantCulture)}",
-        SpawnOp.Chdir or SpawnOp.Open => Str,
         SpawnOp.Pdeathsig => Signals.Name(A),
+        SpawnOp.Chdir or SpawnOp.Open or SpawnOp.WriteFile or SpawnOp.Mount or SpawnOp.Mkdir or SpawnOp.SetHostname
+            or SpawnOp.SetDomainName or SpawnOp.OpenTree or SpawnOp.MoveMount or SpawnOp.MountSetattr or SpawnOp.CreateFile
+            or SpawnOp.Symlink or SpawnOp.Init => Str,
+        SpawnOp.Setns => $"fd {A.ToString(CultureInfo.InvariantCulture)}",
+        SpawnOp.LoopbackUp => "lo",
         _ => null,
     };
+
+    private string MountType => Data is { } d && d.Split('\0') is { Length: >= 2 } parts && parts[1].Length > 0 ? parts[1]
+        : (A & 0x40000 /* MS_PRIVATE */) != 0 ? "private" : (A & 0x80000) != 0 ? "slave" : (A & 0x100000) != 0 ? "shared" : "bind";
+
+    private static string NamespaceName(long nstype)
+    {
+        var kinds = Isolation.NamespaceKinds.FromCloneFlags((Abi.CloneFlags)nstype);
+        return kinds == Isolation.Namespaces.None ? "pidfd" : Isolation.NamespaceKinds.Format(kinds);
+    }
 
     /// <summary>The step as the plan dump shows it: <c>DUP2 a=5 b=1 c=0</c>.</summary>
     public override string ToString() => Format(Op, A, B, C, Str, Ids.IsDefault ? null : Ids.AsSpan().ToArray());
@@ -94,6 +135,9 @@ internal sealed record PlanModel
     public required ImmutableArray<string> Argv { get; init; }
     public required ChildEnvironment Environment { get; init; }
     public required ImmutableArray<PlanStep> Steps { get; init; }
+
+    /// <summary>clone3's set_tid, innermost pid namespace first (empty: none).</summary>
+    public ImmutableArray<int> SetTid { get; init; } = [];
 
     /// <summary>
     /// The child's environment as <c>NAME=value</c> strings, sorted by name (ordinal): for tests, dumps and the

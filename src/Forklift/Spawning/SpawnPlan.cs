@@ -54,12 +54,15 @@ internal sealed unsafe class SpawnPlan : IDisposable
             envc++;
         }
         size += Align((nuint)(sizeof(nint) * (envc + 1)));
+        size += Align((nuint)(sizeof(int) * model.SetTid.Length));
         foreach (var step in model.Steps)
         {
             if (!step.Ids.IsDefault)
                 size += Align((nuint)(sizeof(uint) * step.Ids.Length));
             if (step.Str is not null)
                 size += (nuint)utf8.GetByteCount(step.Str) + 1;
+            if (step.Data is not null)
+                size += (nuint)utf8.GetByteCount(step.Data) + 1;
         }
         foreach (var s in model.ExecPaths)
             size += (nuint)utf8.GetByteCount(s) + 1;
@@ -74,6 +77,9 @@ internal sealed unsafe class SpawnPlan : IDisposable
         var execErrnos = (int*)w.Take((nuint)(sizeof(int) * model.ExecPaths.Length));
         var argv = (byte**)w.Take((nuint)(sizeof(nint) * (model.Argv.Length + 1)));
         var envp = (byte**)w.Take((nuint)(sizeof(nint) * (envc + 1)));
+        int* setTid = model.SetTid.IsEmpty ? null : (int*)w.Take((nuint)(sizeof(int) * model.SetTid.Length));
+        for (int i = 0; i < model.SetTid.Length; i++)
+            setTid[i] = model.SetTid[i];
 
         for (int i = 0; i < model.Steps.Length; i++)
         {
@@ -93,6 +99,8 @@ internal sealed unsafe class SpawnPlan : IDisposable
         {
             if (model.Steps[i].Str is { } str)
                 steps[i].Str = w.String(str);
+            if (model.Steps[i].Data is { } data)
+                steps[i].Ptr = w.String(data);
         }
         for (int i = 0; i < model.ExecPaths.Length; i++)
             execPaths[i] = w.String(model.ExecPaths[i]);
@@ -121,6 +129,8 @@ internal sealed unsafe class SpawnPlan : IDisposable
         plan->Steps = steps;
         plan->Sigmask = model.Sigmask;
         plan->ExecErrnos = execErrnos;
+        plan->SetTid = setTid;
+        plan->SetTidSize = (ulong)model.SetTid.Length;
         return new SpawnPlan(model, block, size);
     }
 

@@ -31,6 +31,26 @@ internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int P
     /// </summary>
     public string CurrentDirectory => _currentDirectory ??= System.Environment.CurrentDirectory;
 
+    private uint? _euid, _egid;
+    private string? _initPath;
+    private int? _lastCapability;
+    private Func<string, bool>? _isDirectory;
+
+    /// <summary>The caller's effective uid (decides who may write a new user namespace's maps). Read when first used.</summary>
+    public uint EffectiveUserId { get => _euid ??= Isolation.HostFacts.EffectiveUserId(); init => _euid = value; }
+
+    /// <summary>The caller's effective gid. Read when first used.</summary>
+    public uint EffectiveGroupId { get => _egid ??= Isolation.HostFacts.EffectiveGroupId(); init => _egid = value; }
+
+    /// <summary>The forklift-init program (next to the native library).</summary>
+    public string InitPath { get => _initPath ??= Isolation.HostFacts.InitPath; init => _initPath = value; }
+
+    /// <summary>The highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap).</summary>
+    public int LastCapability { get => _lastCapability ??= Isolation.HostFacts.LastCapability; init => _lastCapability = value; }
+
+    /// <summary>Tells whether a bind source is a directory (a file needs a file as mount point).</summary>
+    public Func<string, bool> IsDirectory { get => _isDirectory ?? Isolation.HostFacts.IsDirectory; init => _isDirectory = value; }
+
     /// <summary>
     /// The caller as it is now. The environment is read afresh each time (<c>Environment.SetEnvironmentVariable</c>
     /// changes what the next start sees, as for <c>Process.Start</c>): the Hashtable that
@@ -64,14 +84,26 @@ internal static class SpawnPlanBuilder
     /// they name child fds. Parent-death signal after credentials: changing credentials clears it (prctl(2)).
     /// No-new-privs last.
     /// </remarks>
+    /// <remarks>
+    /// The isolation phases (Join .. Init) come right after WaitParent and run in the order
+    /// <see cref="Isolation.IsolationPlanner"/> explains; with an init, every phase after Init runs in the program's
+    /// process, the ones before in the init's. CapabilityBounding precedes Credentials (CAP_SETPCAP is needed to cut
+    /// the bounding set), Capabilities follows it (a uid change clears the effective set).
+    /// </remarks>
     internal static readonly ImmutableArray<string> Phases =
-        ["WaitParent", "Session", "ResourceLimits", "Umask", "Credentials", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
+        ["WaitParent", "Join", "UserMaps", "Time", "Mounts", "Host", "InitParentDeath", "Init", "Session", "ResourceLimits", "Umask",
+         "CapabilityBounding", "Credentials", "Capabilities", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
 
-    public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync)
+    public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync,
+        IReadOnlyList<int>? joinFds = null)
     {
         var steps = new StepList();
+        var iso = c.Isolation;
+        bool isolated = !iso.IsEmpty;
         bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
-        ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0);
+        ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0)
+                           | (isolated ? (ulong)Isolation.IsolationPlanner.CloneFlagsOf(iso) : 0);
+        bool newMountNamespace = (iso.NewNamespaces & Isolation.Namespaces.Mount) != 0;
 
         foreach (var phase in Phases)
         {
@@ -79,6 +111,35 @@ internal static class SpawnPlanBuilder
             {
                 case "WaitParent" when sync:
                     steps.Add(PlanStep.Of(SpawnOp.WaitParent));
+                    break;
+                case "Join" when isolated && !iso.Joins.IsEmpty:
+                    Isolation.IsolationPlanner.AddJoins(ref steps, iso, joinFds ?? throw new ArgumentException("the parent's fd of each join", nameof(joinFds)));
+                    break;
+                case "UserMaps" when isolated:
+                    Isolation.IsolationPlanner.AddChildMaps(ref steps, iso, inputs.EffectiveUserId, inputs.EffectiveGroupId);
+                    break;
+                case "Time" when isolated:
+                    Isolation.IsolationPlanner.AddTime(ref steps, iso);
+                    break;
+                case "Mounts" when isolated:
+                    Isolation.IsolationPlanner.AddMounts(ref steps, iso, inputs.IsDirectory);
+                    break;
+                case "Host" when isolated:
+                    Isolation.IsolationPlanner.AddHost(ref steps, iso);
+                    break;
+                case "InitParentDeath" when iso.UsesInit && c.ParentDeathSignal != 0:
+                    // the init carries the parent-death signal: when it dies the namespace dies with it
+                    steps.Add(PlanStep.Of(SpawnOp.Pdeathsig, a: c.ParentDeathSignal,
+                        b: (cloneFlags & (ulong)CloneFlags.NewPid) != 0 || sibling ? 0 : inputs.ProcessId));
+                    break;
+                case "Init" when iso.UsesInit:
+                    steps.Add(Isolation.IsolationPlanner.Init(inputs.InitPath));
+                    break;
+                case "CapabilityBounding" when iso.Capabilities is not null:
+                    Isolation.IsolationPlanner.AddCapabilityBounding(ref steps, c, inputs.LastCapability);
+                    break;
+                case "Capabilities" when iso.Capabilities is not null:
+                    Isolation.IsolationPlanner.AddCapabilities(ref steps, c, inputs.LastCapability);
                     break;
                 case "Session":
                     if (c.NewSession)
@@ -106,6 +167,11 @@ internal static class SpawnPlanBuilder
                     string full = Path.IsPathRooted(dir) ? dir : Path.Join(inputs.CurrentDirectory, dir);
                     steps.Add(PlanStep.Of(SpawnOp.Chdir, str: full));
                     break;
+                case "WorkingDirectory" when newMountNamespace:
+                    // the cwd still names the directory of the old view (a mount over it does not move it):
+                    // look it up again in the new one, and fall back to / where the new view lacks it
+                    steps.Add(PlanStep.Of(SpawnOp.Chdir, b: 1, str: inputs.CurrentDirectory));
+                    break;
                 case "Files":
                     steps.AddRange(FdPlanner.Plan(FdSources(c, inputs, parentFds) ?? s_noFdSources));
                     break;
@@ -127,7 +193,7 @@ internal static class SpawnPlanBuilder
                     foreach (int s in c.IgnoredSignals)
                         steps.Add(PlanStep.Of(SpawnOp.SignalIgnore, a: s));
                     break;
-                case "ParentDeath" when c.ParentDeathSignal != 0:
+                case "ParentDeath" when c.ParentDeathSignal != 0 && !iso.UsesInit:
                     // b: the pid the child must see as its parent; if getppid() differs, the parent already died
                     // (the race between clone and prctl). 0 turns the check off where getppid() says nothing about
                     // us: in a new pid namespace it is 0, for a sibling it is our own parent.
@@ -166,6 +232,7 @@ internal static class SpawnPlanBuilder
             Argv = [c.ArgumentZero ?? c.Program, .. c.Arguments],
             Environment = new ChildEnvironment(c.InheritEnvironment ? inputs.Environment : null, c.EnvironmentChanges),
             Steps = steps.ToImmutable(),
+            SetTid = iso.SetTid,
         };
     }
 
