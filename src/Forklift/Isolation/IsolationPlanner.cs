@@ -115,6 +115,21 @@ internal static class IsolationPlanner
                 _ => 0,
             };
         }
+        if (iso.ReadOnlyRoot)
+        {
+            // On the read-only view a mount point can be created only inside a tmpfs mounted earlier: refuse the
+            // others now, rather than fail in the child with EROFS
+            var tmpfs = new List<string>();
+            foreach (var op in iso.Mounts)
+            {
+                string target = op.Target.TrimEnd('/');
+                bool underTmpfs = tmpfs.Exists(t => target.StartsWith(t + "/", StringComparison.Ordinal) || target == t);
+                if (!underTmpfs && op is not MountOperation.RemountReadOnly && !Path.Exists(target.Length == 0 ? "/" : target))
+                    throw new CommandException("Isolation.Mounts", $"'{op}': {target} does not exist, and the read-only view of / cannot get a new mount point; choose an existing path, or one inside a tmpfs mounted before it (such as /tmp)");
+                if (op is MountOperation.Tmpfs or MountOperation.Devices)
+                    tmpfs.Add(target);
+            }
+        }
         if (slots > MaxSlots)
             throw new CommandException("Isolation.Mounts", $"{slots} bind mounts (device nodes included); a plan holds at most {MaxSlots}");
         foreach (var j in iso.Joins)
