@@ -60,11 +60,14 @@ internal sealed class RunOptions
         Arity = ArgumentArity.OneOrMore,
     };
 
+    /// <summary>Namespaces, mounts, the sandbox preset (their own class: <see cref="IsolationOptions"/>).</summary>
+    public readonly IsolationOptions Isolation = new();
+
     /// <summary>Every option, in help order.</summary>
     public IEnumerable<Option> All =>
     [
         Env, UnsetEnv, ClearEnv, Cwd, Stdin, Stdout, Stderr, Umask, Setsid, Pgid, Pdeathsig, Rlimit, Uid, Gid, Groups,
-        NoNewPrivs, Sibling, ExitSignal, CloneFlags, NoClone3, Clone3EpermFallback, Argv0, Verbose,
+        NoNewPrivs, Sibling, ExitSignal, CloneFlags, NoClone3, Clone3EpermFallback, .. Isolation.All, Argv0, Verbose,
     ];
 
     private static Option<string?> Text(string name, string helpName, string description) =>

@@ -120,6 +120,9 @@ internal sealed record RunRequest
         if (r.GetValue(o.Argv0) is { } argv0)
             c = c.WithArgumentZero(argv0);
 
+        // Isolation: namespaces, maps, mounts, the sandbox preset.
+        c = o.Isolation.Apply(r, c);
+
         // The library's own checks (NUL characters, flags the stage owns...), worded with the CLI's option names.
         try
         {
@@ -188,7 +191,7 @@ internal sealed record RunRequest
             "ExitSignal" => "--exit-signal",
             "CloneFlags" => "--clone-flags",
             "CloneEntry" => "--no-clone3/--clone3-eperm-fallback",
-            _ => option,
+            _ => IsolationOptions.OptionName(option) ?? option,
         };
     }
 
