@@ -19,7 +19,7 @@ internal sealed class RunOptions
     public readonly Option<string?> Stdin = Text("--stdin", "null|inherit|FILE", "fd 0: /dev/null, this process's fd 0 (default), or FILE opened read-only.");
     public readonly Option<string?> Stdout = Text("--stdout", "null|inherit|FILE|append:FILE",
         "fd 1: /dev/null, this process's fd 1 (default), FILE (created or truncated), or append:FILE (created or appended to). " +
-        "Files are opened by the child, after --uid/--gid; a relative FILE is relative to this process's directory, not --cwd.");
+        "Files are opened by the child, after --uid/--gid (with --sandbox or a new mount namespace: before the mounts, so FILE is the file this process sees); a relative FILE is relative to this process's directory, not --cwd.");
     public readonly Option<string?> Stderr = Text("--stderr", "null|inherit|FILE|append:FILE", "fd 2, as --stdout.");
 
     // The process.

@@ -32,6 +32,16 @@ internal static unsafe partial class ProcFiles
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
 
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenMode(string path, int flags, int mode);
+
+    /// <summary>open(2) with a mode; returns the fd or -errno.</summary>
+    public static int Open(string path, int flags, int mode)
+    {
+        int fd = OpenMode(path, flags, mode);
+        return fd >= 0 ? fd : -Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>Opens <paramref name="path"/> read-only and close-on-exec; returns the fd or -errno.</summary>
     public static int OpenReadOnly(string path)
     {

@@ -233,6 +233,8 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             }
             for (int fd = 0; fd <= 2; fd++)
                 AddHandle(fd, StandardStream(c, fd), ref parentFds, ref references);
+            if (SpawnPlanBuilder.OpensFilesInParent(c))
+                OpenFiles(c, ref parentFds, ref toClose);
             if (!c.FileDescriptors.IsEmpty)
             {
                 foreach (var (fd, stdio) in c.FileDescriptors)
@@ -298,6 +300,29 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     }
 
     private static readonly Dictionary<int, int> s_noParentFds = [];
+
+    /// <summary>Opens the command's file streams here (see <see cref="SpawnPlanBuilder.OpensFilesInParent"/>).</summary>
+    private static void OpenFiles(Command c, ref Dictionary<int, int>? parentFds, ref List<int>? toClose)
+    {
+        var cwd = new SpawnInputs(new System.Collections.Hashtable(), System.Environment.CurrentDirectory, 0, 0);
+        for (int fd = 0; fd <= 2; fd++)
+            Open(fd, StandardStream(c, fd), ref parentFds, ref toClose);
+        foreach (var (fd, stdio) in c.FileDescriptors)
+            Open(fd, stdio, ref parentFds, ref toClose);
+
+        void Open(int target, Stdio stdio, ref Dictionary<int, int>? parentFds, ref List<int>? toClose)
+        {
+            if (stdio.Kind != StdioKind.File)
+                return;
+            string path = SpawnPlanBuilder.FilePath(stdio, cwd);
+            int opened = Isolation.ProcFiles.Open(path, SpawnPlanBuilder.FileFlags(stdio) | 0x80000 /* O_CLOEXEC */, SpawnPlanBuilder.FileMode);
+            if (opened < 0)
+                throw new SpawnException($"Open(fd {target})", (Errno)(-opened), path,
+                    SpawnHints.ForStep(SpawnOp.Open, (Errno)(-opened)), c.ToString());
+            (toClose ??= []).Add(opened);
+            (parentFds ??= [])[target] = opened;
+        }
+    }
 
     /// <summary>The fd of each join: a namespace file opened here (closed after the spawn), or a caller's handle.</summary>
     private static int[] OpenJoins(Command c, ref List<int>? toClose, ref List<SafeHandle>? references)

@@ -88,7 +88,8 @@ internal static class SpawnPlanBuilder
     /// The isolation phases (Join .. Init) come right after WaitParent and run in the order
     /// <see cref="Isolation.IsolationPlanner"/> explains; with an init, every phase after Init runs in the program's
     /// process, the ones before in the init's. CapabilityBounding precedes Credentials (CAP_SETPCAP is needed to cut
-    /// the bounding set), Capabilities follows it (a uid change clears the effective set).
+    /// the bounding set), Capabilities follows it (a uid change clears the effective set). With a new or joined mount
+    /// namespace the parent opens the stdio files (<see cref="OpensFilesInParent"/>) and the Files phase only places them.
     /// </remarks>
     internal static readonly ImmutableArray<string> Phases =
         ["WaitParent", "Join", "UserMaps", "Time", "Mounts", "Host", "InitParentDeath", "Init", "Session", "ResourceLimits", "Umask",
@@ -238,6 +239,30 @@ internal static class SpawnPlanBuilder
 
     private static readonly Dictionary<int, FdSource> s_noFdSources = [];
 
+    /// <summary>The creation mode of stdio files (0666, less the umask).</summary>
+    internal const int FileMode = 0x1b6;
+
+    /// <summary>
+    /// True when the parent opens the command's stdio files itself: with a new or joined mount namespace. A path then
+    /// means the file the caller sees (as a shell redirection of the whole command would), not what the new mount
+    /// view shows there; and a file the child opened for writing on the copied root would keep that mount busy, so
+    /// that it could not be made read-only (mount_setattr: EBUSY while the mount has writers).
+    /// </summary>
+    internal static bool OpensFilesInParent(Command c) =>
+        (c.Isolation.NewNamespaces & Isolation.Namespaces.Mount) != 0 || c.Isolation.JoinsKind(Isolation.Namespaces.Mount);
+
+    /// <summary>The absolute path of a file stream.</summary>
+    internal static string FilePath(Stdio stdio, SpawnInputs inputs) =>
+        Path.IsPathRooted(stdio.Path!) ? stdio.Path! : Path.Join(inputs.CurrentDirectory, stdio.Path!);
+
+    /// <summary>The open(2) flags of a file stream.</summary>
+    internal static int FileFlags(Stdio stdio) => stdio.FileMode switch
+    {
+        StdioFileMode.Read => ORdOnly,
+        StdioFileMode.Append => OWrOnly | OCreat | OAppend,
+        _ => OWrOnly | OCreat | OTrunc,
+    } | ONoCtty;
+
     /// <summary>Every child fd the command sets, with its source; null when it sets none.</summary>
     private static Dictionary<int, FdSource>? FdSources(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds)
     {
@@ -261,15 +286,11 @@ internal static class SpawnPlanBuilder
                 case StdioKind.Null:
                     (result ??= [])[target] = new FdSource.Open("/dev/null", ORdWr | ONoCtty, 0);
                     return;
+                case StdioKind.File when parentFds.TryGetValue(target, out int opened):
+                    (result ??= [])[target] = new FdSource.Dup(opened, FilePath(stdio, inputs));
+                    return;
                 case StdioKind.File:
-                    string path = Path.IsPathRooted(stdio.Path!) ? stdio.Path! : Path.Join(inputs.CurrentDirectory, stdio.Path!);
-                    int flags = stdio.FileMode switch
-                    {
-                        StdioFileMode.Read => ORdOnly,
-                        StdioFileMode.Append => OWrOnly | OCreat | OAppend,
-                        _ => OWrOnly | OCreat | OTrunc,
-                    } | ONoCtty;
-                    (result ??= [])[target] = new FdSource.Open(path, flags, 0x1b6 /* 0666 */);
+                    (result ??= [])[target] = new FdSource.Open(FilePath(stdio, inputs), FileFlags(stdio), FileMode);
                     return;
                 case StdioKind.FileDescriptor:
                     (result ??= [])[target] = new FdSource.Dup(stdio.FileDescriptor, $"fd {stdio.FileDescriptor}");

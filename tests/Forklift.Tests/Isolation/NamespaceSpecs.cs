@@ -1,6 +1,7 @@
 using Forklift.Isolation;
 using Forklift.Processes;
 using Forklift.Spawning;
+using Forklift.Tests.Support;
 using Forklift.Tests.Spawning;
 
 namespace Forklift.Tests.Isolation;
@@ -39,7 +40,7 @@ public sealed class NamespaceSpecs
         }
     }
 
-    [Fact]
+    [KernelFact]
     public async Task Map_root_to_caller_makes_the_child_root_inside_and_written_by_the_child_itself()
     {
         var command = new Command("/bin/sh").WithIsolation(new Forklift.Isolation.Isolation
@@ -53,7 +54,7 @@ public sealed class NamespaceSpecs
         Assert.Equal(["0", "0", "0 0 1", "0 0 1", "deny"], lines);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task A_range_map_is_written_by_the_parent_while_the_child_waits()
     {
         var command = new Command("/bin/sh").WithIsolation(new Forklift.Isolation.Isolation
@@ -67,7 +68,7 @@ public sealed class NamespaceSpecs
         Assert.Equal(["0 100000 65536", "0 100000 65536", "allow"], lines);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task With_a_pid_namespace_the_program_runs_under_forklift_init_as_pid_2()
     {
         var command = new Command("/bin/sh").WithIsolation(new Forklift.Isolation.Isolation
@@ -82,7 +83,7 @@ public sealed class NamespaceSpecs
         Assert.Contains("forklift-init 2", lines[1]);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task With_ProgramIsPid1_the_program_is_pid_1()
     {
         var command = new Command("/bin/sh").WithIsolation(new Forklift.Isolation.Isolation
@@ -96,7 +97,7 @@ public sealed class NamespaceSpecs
         Assert.Equal("1\n1\n", result.StandardOutput);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task The_init_exits_with_the_program_code_and_128_plus_the_signal()
     {
         var iso = new Forklift.Isolation.Isolation { NewNamespaces = Namespaces.Pid };
@@ -106,7 +107,7 @@ public sealed class NamespaceSpecs
         Assert.Equal(128 + 15, killed.ExitStatus.ExitCode);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task Hostname_loopback_and_time_offsets()
     {
         var command = new Command("/bin/sh").WithIsolation(new Forklift.Isolation.Isolation

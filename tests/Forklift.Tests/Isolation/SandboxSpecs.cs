@@ -1,5 +1,6 @@
 using Forklift.Isolation;
 using Forklift.Spawning;
+using Forklift.Tests.Support;
 
 namespace Forklift.Tests.Isolation;
 
@@ -34,7 +35,7 @@ public sealed class SandboxSpecs
 
     private static string HostNs(string kind) => new FileInfo($"/proc/self/ns/{kind}").LinkTarget!;
 
-    [Fact]
+    [KernelFact]
     public async Task The_default_sandbox_seen_from_inside()
     {
         var seen = await Inspect(null);
@@ -58,7 +59,7 @@ public sealed class SandboxSpecs
         Assert.Equal("4", seen["urandom"]);
     }
 
-    [Fact]
+    [KernelFact]
     public async Task Share_network_binds_and_kept_capabilities()
     {
         var rw = Directory.CreateTempSubdirectory("forklift-sbx-rw");
@@ -95,7 +96,7 @@ public sealed class SandboxSpecs
         }
     }
 
-    [Fact]
+    [KernelFact]
     public async Task Nothing_the_sandbox_writes_in_tmp_reaches_the_host_and_no_mount_leaks()
     {
         string marker = "forklift-leak-" + Guid.NewGuid().ToString("N");
@@ -110,7 +111,7 @@ public sealed class SandboxSpecs
 /// <summary>Bad sandbox and isolation requests are refused before anything is created.</summary>
 public sealed class IsolationRefusalSpecs
 {
-    [Fact]
+    [KernelFact]
     public void A_bind_to_a_missing_path_on_the_read_only_view_is_refused_naming_the_option()
     {
         var command = Sandbox.Apply(new Command("/bin/true"), new SandboxOptions { Binds = [("/tmp", "/no/such/dir")] });
@@ -119,7 +120,7 @@ public sealed class IsolationRefusalSpecs
         Assert.Contains("/no/such/dir", e.Message);
     }
 
-    [Fact]
+    [KernelFact]
     public void A_bind_inside_the_private_tmp_is_allowed()
     {
         var command = Sandbox.Apply(new Command("/bin/true"), new SandboxOptions { ReadOnlyBinds = [("/etc", "/tmp/a/b/etc")] });
