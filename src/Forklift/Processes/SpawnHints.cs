@@ -39,15 +39,33 @@ internal static class SpawnHints
         (SpawnOp.SetCtty, Errno.EPERM) => "The terminal is another session's controlling terminal (stealing it needs CAP_SYS_ADMIN).",
         (SpawnOp.SetCtty, Errno.ENOTTY) or (SpawnOp.Tcsetpgrp, Errno.ENOTTY) => "The fd is not a terminal, or not the child's controlling terminal.",
         (SpawnOp.Pdeathsig, _) => null,
+        (SpawnOp.WriteFile, Errno.EPERM) => "The kernel refused the write: an id map naming ids other than your own needs CAP_SETUID/CAP_SETGID over the parent user namespace (the parent then writes it), a gid map needs setgroups denied first, and a map can be written once.",
+        (SpawnOp.WriteFile, Errno.EACCES) => "Time namespace offsets can be set only before a process enters the namespace, with CAP_SYS_TIME in its user namespace; a cgroup file needs write access.",
+        (SpawnOp.Setns, Errno.EPERM) => "Entering a namespace needs CAP_SYS_ADMIN in its owning user namespace (join the user namespace first, or run as root).",
+        (SpawnOp.Setns, Errno.EINVAL) => "The fd is not a namespace of that type, or the kernel refuses this join (the same user namespace again, or a process that shares its fs or memory).",
+        (SpawnOp.Unshare, Errno.EPERM) => "A new time namespace needs CAP_SYS_ADMIN: ask for a user namespace too, or run as root.",
+        (SpawnOp.Mount, Errno.EPERM) => "Mounting needs CAP_SYS_ADMIN in the mount namespace's user namespace; a proc mount also needs a pid namespace owned by it (ask for --unshare pid) and a fully visible /proc (no masked paths), and the mount flags of locked mounts cannot be relaxed.",
+        (SpawnOp.Mount, Errno.ENOENT) or (SpawnOp.MoveMount, Errno.ENOENT) => "The mount point does not exist in the new mount view.",
+        (SpawnOp.Mount, Errno.EINVAL) => "The kernel refused the mount: a propagation change on a path that is not a mount point, or a bad option for this file system.",
+        (SpawnOp.Mkdir, Errno.EROFS) or (SpawnOp.CreateFile, Errno.EROFS) => "The mount point cannot be created on the read-only view: choose an existing path, or one inside a tmpfs mounted earlier (such as /tmp).",
+        (SpawnOp.OpenTree, Errno.ENOENT) => "The bind source does not exist.",
+        (SpawnOp.OpenTree, Errno.EINVAL) => "The source has mounts below it that this user namespace may not separate from it (locked mounts): bind it recursively.",
+        (SpawnOp.MountSetattr, Errno.EBUSY) => "The mount has files open for writing, so it cannot become read-only.",
+        (SpawnOp.SetHostname, Errno.EPERM) or (SpawnOp.SetDomainName, Errno.EPERM) => "Setting the hostname needs a new UTS namespace (and CAP_SYS_ADMIN in it).",
+        (SpawnOp.LoopbackUp, Errno.EPERM) => "Configuring the loopback device needs CAP_NET_ADMIN in the network namespace's user namespace.",
+        (SpawnOp.CapBsetDrop, Errno.EPERM) => "Cutting the bounding set needs CAP_SETPCAP.",
+        (SpawnOp.Capset, Errno.EPERM) or (SpawnOp.Ambient, Errno.EPERM) => "A kept capability is not in the permitted set (or no longer in the bounding set): the program cannot be given it.",
+        (SpawnOp.Init, Errno.ENOENT) => "forklift-init is missing next to the native library: rebuild (the build puts it there) or publish it with the application.",
         _ => null,
     };
 
     public static string? ForClone(Errno errno) => errno switch
     {
-        Errno.EPERM => "A seccomp profile may block clone3 (some container engines do): allow the fallback with WithCloneEntry(CloneEntryPolicy.Clone3WithFallbackOnEperm).",
+        Errno.EPERM => "A seccomp profile may block clone3 (some container engines do): allow the fallback with WithCloneEntry(CloneEntryPolicy.Clone3WithFallbackOnEperm). " +
+                       "With new namespaces: creating them needs CAP_SYS_ADMIN unless a user namespace comes too, and some systems forbid unprivileged user namespaces (kernel.unprivileged_userns_clone=0, kernel.apparmor_restrict_unprivileged_userns=1).",
         Errno.EAGAIN => "A process limit was hit: RLIMIT_NPROC, the pids cgroup controller, or kernel.pid_max / threads-max.",
         Errno.ENOMEM => "The kernel could not allocate the new task.",
-        Errno.ENOSPC => "A namespace count limit (user.max_*_namespaces) or the pid namespace's limit was hit.",
+        Errno.ENOSPC => "A namespace count limit (user.max_*_namespaces; 0 for user namespaces disables them) or the pid namespace's limit was hit.",
         Errno.EUSERS => "Too many nested user namespaces.",
         _ => null,
     };

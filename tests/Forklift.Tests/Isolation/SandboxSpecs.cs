@@ -1,5 +1,6 @@
 using Forklift.Isolation;
 using Forklift.Spawning;
+using Forklift.Tests.Spawning;
 using Forklift.Tests.Support;
 
 namespace Forklift.Tests.Isolation;
@@ -150,5 +151,65 @@ public sealed class IsolationRefusalSpecs
         var e = Assert.Throws<CommandException>(() => Forklift.Processes.ProcessLauncher.Default.Start(new Command("/bin/true").WithIsolation(isolation)));
         Assert.Equal(option, e.Option);
         Assert.Contains(words, e.Message);
+    }
+}
+
+/// <summary>Failures inside an isolated child: the step, the object, and nothing left behind.</summary>
+[Collection(HostResourceCollection.Name)]
+public sealed class IsolationFailureSpecs
+{
+    [KernelFact]
+    public async Task A_sandboxed_exec_failure_names_the_step_and_leaves_no_process_and_no_mount()
+    {
+        await using var guard = SpawnGuard.Start();
+        string mounts = File.ReadAllText("/proc/self/mountinfo");
+        var e = Assert.Throws<SpawnException>(() => Forklift.Processes.ProcessLauncher.Default.Start(
+            Sandbox.Apply(new Command("/no/such/program"))));
+        Assert.Equal("Execve", e.Step);
+        Assert.Equal(Forklift.Abi.Errno.ENOENT, e.Errno);
+        Assert.Equal(mounts, File.ReadAllText("/proc/self/mountinfo"));
+    }
+
+    [KernelFact]
+    public async Task A_failing_mount_step_names_the_step_the_path_and_the_errno()
+    {
+        await using var guard = SpawnGuard.Start();
+        // a bind of a source that vanished between the check and the spawn
+        var dir = Directory.CreateTempSubdirectory("forklift-vanish");
+        var command = new Command("/bin/true").WithIsolation(new Forklift.Isolation.Isolation
+        {
+            NewNamespaces = Namespaces.User | Namespaces.Mount,
+            UserMapping = UserNamespaceMapping.RootToCaller(0, 0),
+            Mounts = [new MountOperation.Bind(dir.FullName + "/gone", "/mnt")],
+        });
+        dir.Delete();
+        var e = Assert.Throws<SpawnException>(() => Forklift.Processes.ProcessLauncher.Default.Start(command));
+        Assert.Equal("OpenTree", e.Step);
+        Assert.Equal(Forklift.Abi.Errno.ENOENT, e.Errno);
+        Assert.Equal(dir.FullName + "/gone", e.Object);
+        Assert.Contains("bind source does not exist", e.Message);
+    }
+
+    [KernelFact]
+    public async Task Joining_by_pidfd_enters_several_namespaces_of_a_process_at_once()
+    {
+        await using var guard = SpawnGuard.Start();
+        using var holder = Forklift.Processes.ProcessLauncher.Default.Start(new Command("/bin/sleep").WithArguments("30")
+            .WithIsolation(new Forklift.Isolation.Isolation { NewNamespaces = Namespaces.Uts | Namespaces.Ipc, Hostname = "by-pidfd" }));
+        try
+        {
+            var result = await new Command("/bin/sh").WithArguments("-c", "hostname; readlink /proc/self/ns/ipc")
+                .WithIsolation(new Forklift.Isolation.Isolation { Joins = [NamespaceJoin.FromProcess(holder.Pidfd, Namespaces.Uts | Namespaces.Ipc)] })
+                .ExecuteBufferedAsync();
+            Assert.True(result.ExitStatus.Succeeded, result.StandardError);
+            var lines = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal("by-pidfd", lines[0]);
+            Assert.Equal(new FileInfo($"/proc/{holder.Pid}/ns/ipc").LinkTarget, lines[1]);
+        }
+        finally
+        {
+            holder.Kill();
+            await holder.WaitForExitAsync();
+        }
     }
 }
