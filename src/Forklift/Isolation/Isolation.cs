@@ -38,6 +38,13 @@ public sealed record Isolation
     /// <summary>Mount operations, in order, in the new mount namespace.</summary>
     public ImmutableArray<MountOperation> Mounts { get; init; } = [];
 
+    /// <summary>
+    /// With new pid and mount namespaces, mount a fresh /proc showing the new pid namespace (as <c>unshare
+    /// --mount-proc</c> does) unless <see cref="Mounts"/> already mounts one. Default true: the inherited /proc would
+    /// show the caller's processes and make <c>ps</c> and <c>/proc/self</c> lie.
+    /// </summary>
+    public bool RemountProc { get; init; } = true;
+
     /// <summary>Hostname in the new UTS namespace (at most 64 bytes).</summary>
     public string? Hostname { get; init; }
 
@@ -89,6 +96,7 @@ public sealed record Isolation
         other is not null && NewNamespaces == other.NewNamespaces && Joins.SequenceEqual(other.Joins) &&
         Equals(UserMapping, other.UserMapping) && ProgramIsPid1 == other.ProgramIsPid1 &&
         Propagation == other.Propagation && ReadOnlyRoot == other.ReadOnlyRoot && Mounts.SequenceEqual(other.Mounts) &&
+        RemountProc == other.RemountProc &&
         Hostname == other.Hostname && DomainName == other.DomainName && LoopbackUp == other.LoopbackUp &&
         TimeOffsets == other.TimeOffsets && Equals(Capabilities, other.Capabilities) && SetTid.SequenceEqual(other.SetTid);
 

@@ -277,6 +277,9 @@ internal static class IsolationPlanner
                     break;
             }
         }
+
+        if (iso.RemountProc && (iso.NewNamespaces & Namespaces.Pid) != 0 && !iso.Mounts.Any(m => m is MountOperation.Proc))
+            steps.Add(Mount("proc", "/proc", "proc", "", MsNoSuid | MsNoDev | MsNoExec));
     }
 
     /// <summary>A minimal /dev: tmpfs, the host's nodes bound onto empty files, devpts, shm and the usual links.</summary>

@@ -155,7 +155,7 @@ public sealed class IsolationRefusalSpecs
 }
 
 /// <summary>Failures inside an isolated child: the step, the object, and nothing left behind.</summary>
-[Collection(HostResourceCollection.Name)]
+[Collection(Forklift.Tests.Interop.HostResourceCollection.Name)]
 public sealed class IsolationFailureSpecs
 {
     [KernelFact]
