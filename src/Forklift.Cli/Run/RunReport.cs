@@ -73,6 +73,14 @@ internal sealed class RunReport(TextWriter error, bool verbose)
         Line($"plan: {(fast ? "fast path: the child shares this process's memory until exec (CLONE_VM|CLONE_VFORK) on its own stack" : "full path: the child has its own memory and waits for the parent")}; plan flags {model.Flags}");
         if (model.Sigmask != 0)
             Line($"plan: signal mask at exec 0x{model.Sigmask:x}");
+        if (!command.Isolation.IsEmpty)
+        {
+            Line($"plan: isolation: {command.Isolation}");
+            if (command.Isolation.UserMapping is not null && !fast)
+                Line("plan: the id maps need privilege over this user namespace: the parent writes them while the child waits");
+            if (command.Isolation.UsesInit)
+                Line("plan: the steps after Init run in the program's process, a child of forklift-init; the ones before in forklift-init's (pid 1)");
+        }
         for (int i = 0; i < model.Steps.Length; i++)
         {
             var step = model.Steps[i];
