@@ -127,6 +127,13 @@ public sealed class RunIsolationSpecs
         RunKit.FailsWith(await Sh(["--uid-map", "0:1000:10", "--uid-map", "5:2000:1"], "true"), 2, "forklift: --uid-map/--gid-map/--map-root/--map-user: uid map lines");
     }
 
+    [KernelFact]
+    public async Task Set_tid_longer_than_the_namespace_depth_is_refused_by_the_clone_model_before_the_call()
+    {
+        var line = RunKit.FailsWith(await Sh(["--unshare", "pid", "--set-tid", "1,5000,6000"], "true"), 125, "forklift: Clone3: EINVAL: the clone model refused");
+        Assert.Contains("set_tid names more pids than there are pid namespaces", line);
+    }
+
     [UnprivilegedSandboxFact]
     public async Task A_sandbox_as_an_unprivileged_user()
     {
