@@ -55,17 +55,24 @@ internal sealed class SimPipe
         {
             return;
         }
-        Append(Encoding.UTF8.GetBytes(text.ToString()));
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
         text.Clear();
+        AppendRaw(bytes);
     }
 
+    /// <summary>Appends bytes after whatever programs wrote before (the order of writes is kept).</summary>
     public void Append(ReadOnlySpan<byte> data)
+    {
+        Drain();
+        AppendRaw(data);
+    }
+
+    private void AppendRaw(ReadOnlySpan<byte> data)
     {
         if (data.IsEmpty)
         {
             return;
         }
-        Drain();
         if (_start + _count + data.Length > _buffer.Length)
         {
             if (_count + data.Length > _buffer.Length)

@@ -20,6 +20,7 @@ public sealed class SimulatedChildProcess : IChildProcess
     private readonly SimulatedPipeStream? _stdout;
     private readonly SimulatedPipeStream? _stderr;
     private readonly int _pidfd;
+    private List<TaskCompletionSource<ExitStatus>>? _waiters;
     private bool _disposed;
 
     internal SimulatedChildProcess(SimulatedProcessLauncher launcher, Command command, SimulatedStage.Result started,
@@ -68,7 +69,36 @@ public sealed class SimulatedChildProcess : IChildProcess
     public ExitStatus? ExitStatus => _exit.Task.IsCompletedSuccessfully ? _exit.Task.Result : null;
 
     /// <summary>Called by the driver (outside any kernel call) once the host has reaped the child.</summary>
-    internal void Exited(ExitStatus status) => _exit.TrySetResult(status);
+    internal void Exited(ExitStatus status)
+    {
+        _exit.TrySetResult(status);
+        if (_waiters is { } waiters)
+        {
+            _waiters = null;
+            foreach (var w in waiters)
+            {
+                w.TrySetResult(status);
+            }
+        }
+    }
+
+    // A task of its own for each wait. The runtime runs only the first await continuation of a task inline and
+    // sends the others to the thread pool (Task.RunContinuations); a continuation there would escape the
+    // driver, which would then let virtual time run on without it. One task per waiter keeps every
+    // continuation on the driver's thread.
+    private Task<ExitStatus> ExitTask()
+    {
+        using (_launcher.Enter())
+        {
+            if (_exit.Task.IsCompleted)
+            {
+                return _exit.Task;
+            }
+            var waiter = new TaskCompletionSource<ExitStatus>();
+            (_waiters ??= []).Add(waiter);
+            return waiter.Task;
+        }
+    }
 
     /// <inheritdoc/>
     public Task<ExitStatus> WaitForExitAsync(CancellationToken forcefulCancellation = default, CancellationToken gracefulCancellation = default) =>
@@ -77,7 +107,7 @@ public sealed class SimulatedChildProcess : IChildProcess
     // As ChildProcess.WaitForExitAsync: the first cancellation wins; either way the task ends once the child is gone.
     private async Task<ExitStatus> WaitCore(CancellationToken forcefulCancellation, CancellationToken gracefulCancellation)
     {
-        var exit = _exit.Task;
+        var exit = ExitTask();
         if (exit.IsCompleted || (!forcefulCancellation.CanBeCanceled && !gracefulCancellation.CanBeCanceled))
         {
             return await exit.ConfigureAwait(false);
@@ -128,7 +158,7 @@ public sealed class SimulatedChildProcess : IChildProcess
     // As ChildProcess.StopAsync, with the bound in virtual time.
     private async Task<ExitStatus> StopCore(TimeSpan? timeout, CancellationToken cancellationToken)
     {
-        var exit = _exit.Task;
+        var exit = ExitTask();
         if (exit.IsCompleted)
         {
             return await exit.ConfigureAwait(false);
@@ -205,7 +235,7 @@ public sealed class SimulatedChildProcess : IChildProcess
     {
         bool kill = Command.DisposeBehavior == ChildDisposal.Kill;
         Dispose();
-        return kill && !_exit.Task.IsCompleted ? new ValueTask(_launcher.Drive(_exit.Task)) : ValueTask.CompletedTask;
+        return kill && !_exit.Task.IsCompleted ? new ValueTask(_launcher.Drive(ExitTask())) : ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -114,7 +114,7 @@ internal sealed class SimulatedPipeStream : Stream
                         _pipe.HostRead = null;
                     }
                 }
-                pending.Completion.TrySetCanceled(cancellationToken);
+                _launcher.Defer(() => pending.Completion.TrySetCanceled(cancellationToken));
             }, null);
             pending.Completion.Task.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration,
                 CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -211,7 +211,7 @@ internal sealed class SimulatedPipeStream : Stream
                     if (_pipe.HostRead is { } pending)
                     {
                         _pipe.HostRead = null;
-                        pending.Completion.TrySetException(new ObjectDisposedException(GetType().Name));
+                        _launcher.Defer(() => pending.Completion.TrySetException(new ObjectDisposedException(nameof(SimulatedPipeStream))));
                     }
                     SimIo.Of(_launcher.Kernel).Watch(_pipe);
                 }

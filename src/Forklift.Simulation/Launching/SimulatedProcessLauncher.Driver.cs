@@ -137,6 +137,19 @@ public sealed partial class SimulatedProcessLauncher
         }
     }
 
+    /// <summary>
+    /// Completes a host-visible task later, at the driver's next bookkeeping step (outside kernel calls and
+    /// outside the host's own code, so that its continuations run on the driver's terms).
+    /// </summary>
+    internal void Defer(Action completion)
+    {
+        using (Enter())
+        {
+            _completions.Add(completion);
+        }
+        Poke();
+    }
+
     internal bool OnDriverThread => Volatile.Read(ref _driverThread) == System.Environment.CurrentManagedThreadId;
 
     private bool BeginDrive(bool eager)
@@ -250,6 +263,24 @@ public sealed partial class SimulatedProcessLauncher
 
     private void DriveUntil(Func<bool> done, Task? awaited)
     {
+        // The driver's own work (kernel steps, completions, timers) runs with no synchronization context: a
+        // continuation that does not capture one (ConfigureAwait(false), library code) then runs inline, on this
+        // thread, instead of being sent to the thread pool (the runtime does not inline under a foreign context);
+        // one that captured the Run context is posted to it. Only the posted callbacks run under the Run context.
+        var saved = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            DriveLoop(done, awaited);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(saved);
+        }
+    }
+
+    private void DriveLoop(Func<bool> done, Task? awaited)
+    {
         while (true)
         {
             using (Enter())
@@ -345,9 +376,17 @@ public sealed partial class SimulatedProcessLauncher
         {
             return false;
         }
-        for (int i = 0; i < n && _posted.TryDequeue(out var item); i++)
+        SynchronizationContext.SetSynchronizationContext(_context);
+        try
         {
-            item.Callback(item.State);
+            for (int i = 0; i < n && _posted.TryDequeue(out var item); i++)
+            {
+                item.Callback(item.State);
+            }
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(null);
         }
         return true;
     }
