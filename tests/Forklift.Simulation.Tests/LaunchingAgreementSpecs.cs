@@ -266,4 +266,34 @@ public sealed class LaunchingAgreementSpecs(ITestOutputHelper output)
         Assert.All(e.ExecAttempts, a => Assert.Equal(Abi.Errno.ENOENT, a.Errno));
         Assert.StartsWith("Starting 'no-such-program-xyz' failed at Execve (no-such-program-xyz): ENOENT", e.Message);
     }
+
+    [Fact]
+    public void Exec_failures_carry_the_same_step_errno_object_hint_and_message_on_both_kernels()
+    {
+        string dir = Directory.CreateTempSubdirectory("forklift-exec-").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "not-executable");
+            File.WriteAllText(file, "data\n"); // 0644: no x bit, so EACCES even for root
+            var simulated = new Launching.SimulatedProcessLauncher();
+            simulated.WriteFile(file, "data\n");
+            simulated.Environment["PATH"] = System.Environment.GetEnvironmentVariable("PATH") ?? "";
+            Command[] commands = [new(file), new(Path.Combine(dir, "missing")), new("no-such-program-xyz")];
+
+            foreach (var command in commands)
+            {
+                var real = Assert.Throws<SpawnException>(() => ProcessLauncher.Default.Start(command));
+                var sim = Assert.Throws<SpawnException>(() => simulated.Start(command));
+
+                output.WriteLine(sim.Message);
+                Assert.Equal((real.Step, real.Errno, real.Object, real.Hint), (sim.Step, sim.Errno, sim.Object, sim.Hint));
+                Assert.Equal(real.ExecAttempts.ToArray(), sim.ExecAttempts.ToArray());
+                Assert.Equal(real.Message, sim.Message);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
