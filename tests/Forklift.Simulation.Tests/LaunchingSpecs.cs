@@ -555,6 +555,42 @@ public sealed class LaunchingSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Host_code_that_polls_with_Task_Yield_lets_due_programs_run()
+    {
+        var l = NewLauncher();
+
+        int polls = l.Run(async () =>
+        {
+            using var child = l.Start(Testee.Run("exit", "0"));
+            int n = 0;
+            while (!child.HasExited)
+            {
+                n++;
+                await Task.Yield(); // no virtual time passes, but the program due now runs between the polls
+            }
+            return n;
+        });
+
+        Assert.InRange(polls, 1, 3);
+        Assert.Equal(TimeSpan.Zero, l.TimeProvider.Elapsed);
+    }
+
+    [Fact]
+    public void Work_handed_to_another_thread_is_completed_by_the_driver()
+    {
+        var l = NewLauncher();
+
+        var status = l.Run(async () =>
+        {
+            using var child = l.Start(Testee.Run("sleep", "5000"));
+            return await Task.Run(() => child.WaitForExitAsync());
+        });
+
+        Assert.Equal(0, status.ExitCode);
+        Assert.Equal(TimeSpan.FromSeconds(5), l.TimeProvider.Elapsed);
+    }
+
+    [Fact]
     public void Virtual_time_is_the_clock_of_the_time_provider_and_can_be_advanced()
     {
         var l = NewLauncher();

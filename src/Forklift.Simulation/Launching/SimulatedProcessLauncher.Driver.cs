@@ -7,18 +7,19 @@ namespace Forklift.Simulation.Launching;
 // The driver: how the simulated machine, the host's async code and virtual time take turns.
 //
 // One step of the driver does the first of these that can be done, in this order:
-//   1. the host's posted continuations (the batch queued so far, FIFO): code awaiting under Run resumes here;
-//   2. the kernel's program steps and timers due at the current virtual time (SimKernel.RunDue);
-//   3. the launcher's bookkeeping: pipes (blocked program reads woken, the host's pending reads completed),
+//   1. the kernel's program steps and timers due at the current virtual time (SimKernel.RunDue);
+//   2. the launcher's bookkeeping: pipes (blocked program reads woken, the host's pending reads completed),
 //      exits (the host reaps on SIGCHLD, siblings are collected) and the completions of the tasks the host
 //      awaits, run here, outside any kernel call (a continuation that runs synchronously may start, signal or
 //      wait at once);
+//   3. the host's posted continuations (the batch queued so far, FIFO): code awaiting under Run resumes here;
 //   4. the host's timers (VirtualTimeProvider) due now, in due order;
 //   5. otherwise virtual time jumps to the next instant anything is due (a kernel event or a host timer).
 // So within an instant, programs run before the host's code sees their effects, and the host's timers fire
 // only once programs and host code have nothing left to do at that instant: a child that exits at t=30 s is
-// reaped before a 30 s timeout fires. When nothing at all is due and the awaited work is not done, the driver
-// waits (in real time, IdleTimeout) for work another thread might post, then reports a deadlock.
+// reaped before a 30 s timeout fires. Host code takes no virtual time: time moves only when the host waits.
+// When nothing at all is due and the awaited work is not done, the driver waits (in real time, IdleTimeout)
+// for work another thread might post, then reports a deadlock.
 public sealed partial class SimulatedProcessLauncher
 {
     private readonly Lock _gate = new();
@@ -37,7 +38,20 @@ public sealed partial class SimulatedProcessLauncher
     /// How long (in real time) the driver waits, when nothing in the simulation can happen, for work posted from
     /// another thread (a continuation after real I/O, say) before it reports a deadlock. Default: 2 seconds.
     /// </summary>
-    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan IdleTimeout
+    {
+        get => _idleTimeout;
+        set
+        {
+            if (value < TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "The idle timeout must be positive, zero or Timeout.InfiniteTimeSpan.");
+            }
+            _idleTimeout = value;
+        }
+    }
+
+    private TimeSpan _idleTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// Runs <paramref name="body"/> (the code under test) on this thread with the simulation: the body's awaits
@@ -324,10 +338,6 @@ public sealed partial class SimulatedProcessLauncher
     /// <summary>One unit of progress (see the order at the top of this file); false when nothing can happen.</summary>
     private bool Step()
     {
-        if (RunPosted())
-        {
-            return true;
-        }
         long now = Kernel.Now;
         if (Kernel.NextEventTime is { } due && due <= now)
         {
@@ -335,6 +345,10 @@ public sealed partial class SimulatedProcessLauncher
             return true;
         }
         if (Reconcile())
+        {
+            return true;
+        }
+        if (RunPosted())
         {
             return true;
         }

@@ -220,9 +220,9 @@ internal static class SimulatedStage
                 bool cloexec = (st.C & FdPlanner.CloseRangeCloexec) != 0;
                 for (int fd = first; fd <= last; fd++)
                 {
-                    if (child.Files.Get(fd) is null)
+                    if (child.Files.Get(fd) is null || (cloexec && child.Files.IsCloexec(fd)))
                     {
-                        continue;
+                        continue; // nothing to do (the host's own fds are close-on-exec already)
                     }
                     var r = cloexec ? k.Fcntl(child, fd, SimConst.FSetfd, SimConst.FdCloexec) : k.Close(child, fd);
                     if (!r.Ok)
