@@ -606,6 +606,31 @@ public sealed class LaunchingSpecs(ITestOutputHelper output)
         Assert.Equal(2000, l.TimeProvider.GetTimestamp());
     }
 
+    // The example of src/Forklift.Simulation/README.md, as it is written there.
+    private static async Task<int> Supervise(IProcessLauncher launcher, TimeProvider time, Command worker)
+    {
+        for (int restarts = 0; ; restarts++)
+        {
+            await using var child = launcher.Start(worker);
+            if ((await child.WaitForExitAsync()).Succeeded)
+                return restarts;
+            await Task.Delay(TimeSpan.FromSeconds(30), time);
+        }
+    }
+
+    [Fact]
+    public void The_worker_is_restarted_until_it_succeeds()
+    {
+        var sim = new SimulatedProcessLauncher();
+        int runs = 0;
+        sim.Programs.Register("/usr/bin/worker", ctx => [ctx.Sleep(TimeSpan.FromSeconds(5)), ctx.Exit(++runs < 3 ? 1 : 0)]);
+
+        int restarts = sim.Run(() => Supervise(sim, sim.TimeProvider, new Command("/usr/bin/worker")));
+
+        Assert.Equal(2, restarts);
+        Assert.Equal(TimeSpan.FromSeconds(3 * 5 + 2 * 30), sim.TimeProvider.Elapsed); // 75 s, in about a millisecond
+    }
+
     [Fact]
     public void Starts_and_waits_take_microseconds()
     {

@@ -190,7 +190,7 @@ internal sealed class SimIo
     {
         for (SimTask? t = task; t is not null; t = t.RealParent)
         {
-            if (_environments.TryGetValue(t, out var e) || (t.State != TaskState.Reaped && _environments.TryGetValue(t.Group.Leader, out e)))
+            if (_environments.TryGetValue(t, out var e) || _environments.TryGetValue(t.Group.Leader, out e))
             {
                 return e.Variables;
             }
