@@ -108,12 +108,8 @@ public sealed partial class SimulatedProcessLauncher
     /// </summary>
     public void Advance(TimeSpan duration)
     {
-        long until = Kernel.Now + ToTicks(duration);
-        Run(async () =>
-        {
-            await Task.Delay(duration, TimeProvider);
-            return Kernel.Now >= until;
-        });
+        ArgumentOutOfRangeException.ThrowIfLessThan(duration, TimeSpan.Zero);
+        Run(() => Task.Delay(duration, TimeProvider));
     }
 
     // ---------------------------------------------------------------------------------------------------------
