@@ -64,6 +64,12 @@
                                    the new fd as FL_FD_SLOT(c); nothing is remapped implicitly (a stays a). This is how
                                    a plan moves fds out of the way before dup2s that would overwrite them (swaps) */
 
+/* 23..39 are reserved for the namespace and mount ops; 40..44 for cgroup ops. */
+#define FL_OP_JOIN_CGROUP 40    /* str = a cgroup.procs path: write "0" to it, which moves the writer itself into that
+                                   group (cgroup v1 placement: there is no CLONE_INTO_CGROUP for v1). A plan puts these
+                                   first, before anything that allocates memory or forks, so all of it is charged
+                                   to the new group */
+
 /* A step argument that names an fd may name a slot filled by FL_OP_DUP_ABOVE instead: */
 #define FL_FD_SLOT(n) (-1000 - (n))
 #define FL_MAX_SLOTS 64

@@ -27,6 +27,7 @@ internal static class SpawnOp
     public const int WriteFile = 20;
     public const int WaitParent = 21;
     public const int DupAbove = 22;
+    public const int JoinCgroup = 40;
 
     /// <summary><c>FL_MAX_SLOTS</c>: how many fds <see cref="DupAbove"/> can park.</summary>
     public const int MaxSlots = 64;
@@ -42,7 +43,7 @@ internal static class SpawnOp
         Tcsetpgrp => "TCSETPGRP", Pdeathsig => "PDEATHSIG", SetRlimit => "SETRLIMIT", SetGroups => "SETGROUPS",
         SetResGid => "SETRESGID", SetResUid => "SETRESUID", NoNewPrivs => "NO_NEW_PRIVS",
         SignalDefault => "SIGNAL_DEFAULT", SignalIgnore => "SIGNAL_IGNORE", WriteFile => "WRITE_FILE",
-        WaitParent => "WAIT_PARENT", DupAbove => "DUP_ABOVE",
+        WaitParent => "WAIT_PARENT", DupAbove => "DUP_ABOVE", JoinCgroup => "JOIN_CGROUP",
         _ => "OP_" + op,
     };
 }

@@ -39,6 +39,19 @@ internal static class SpawnHints
         (SpawnOp.SetCtty, Errno.EPERM) => "The terminal is another session's controlling terminal (stealing it needs CAP_SYS_ADMIN).",
         (SpawnOp.SetCtty, Errno.ENOTTY) or (SpawnOp.Tcsetpgrp, Errno.ENOTTY) => "The fd is not a terminal, or not the child's controlling terminal.",
         (SpawnOp.Pdeathsig, _) => null,
+        (SpawnOp.JoinCgroup, _) => ForCgroup(errno),
+        _ => null,
+    };
+
+    /// <summary>The child could not enter a cgroup (writing "0" to its cgroup.procs).</summary>
+    public static string? ForCgroup(Errno errno) => errno switch
+    {
+        Errno.ENOENT => "The group does not exist (any more): it was removed, or its ControlGroup disposed, before the child started.",
+        Errno.EACCES or Errno.EPERM => "The child may not move itself into that group: its uid does not own the group's cgroup.procs (or the common ancestor's), or a cgroup namespace hides it.",
+        Errno.EBUSY => "The group has domain controllers enabled for its children (cgroup.subtree_control), so it cannot hold processes (cgroup v2's no-internal-processes rule).",
+        Errno.EOPNOTSUPP => "The group is a 'domain invalid' cgroup: make it threaded or a domain first.",
+        Errno.ENOSPC => "The group's cpuset has no CPUs or memory nodes (cpuset.cpus, cpuset.mems are empty).",
+        Errno.EROFS => "The cgroup hierarchy is mounted read-only.",
         _ => null,
     };
 

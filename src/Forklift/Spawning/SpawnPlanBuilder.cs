@@ -57,7 +57,9 @@ internal static class SpawnPlanBuilder
 
     /// <summary>The phases of the child's setup, in order. Why this order:</summary>
     /// <remarks>
-    /// WaitParent first, so the parent's actions (id maps) precede everything that may need them. Session and
+    /// Cgroup first of all: the child enters its v1 groups (writing their cgroup.procs) before it allocates or forks
+    /// anything, so all of it is charged there, and before a mount step could hide /sys/fs/cgroup. WaitParent next,
+    /// so the parent's actions (id maps) precede everything that may need them. Session and
     /// group next (setsid must come before any terminal step). Limits before credentials: raising a hard limit
     /// needs CAP_SYS_RESOURCE, which a uid change drops. Credentials before the files, so the child opens its
     /// files as the user it runs as (as a shell redirection after su would). Terminal steps after the fd setup:
@@ -65,18 +67,31 @@ internal static class SpawnPlanBuilder
     /// No-new-privs last.
     /// </remarks>
     internal static readonly ImmutableArray<string> Phases =
-        ["WaitParent", "Session", "ResourceLimits", "Umask", "Credentials", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
+        ["Cgroup", "WaitParent", "Session", "ResourceLimits", "Umask", "Credentials", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
 
     public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync)
     {
         var steps = new StepList();
         bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
         ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0);
+        ulong cgroupFd = 0;
+        if (c.Cgroup?.UnifiedDirectoryHandle is { } unified)
+        {
+            // The v2 group: entered by the clone itself (cgroup_css_set_fork). The launcher holds a reference on
+            // the handle until the spawn returns, so the number stays this directory's.
+            cloneFlags |= (ulong)CloneFlags.IntoCgroup;
+            cgroupFd = (ulong)unified.DangerousGetHandle();
+        }
 
         foreach (var phase in Phases)
         {
             switch (phase)
             {
+                case "Cgroup" when c.Cgroup is { } group:
+                    foreach (var (hierarchy, procs) in group.V1ProcsFiles)
+                        steps.Add(PlanStep.Of(SpawnOp.JoinCgroup, str: procs,
+                            obj: hierarchy.Controllers.IsEmpty ? "name=" + hierarchy.Name : string.Join(',', hierarchy.Controllers)));
+                    break;
                 case "WaitParent" when sync:
                     steps.Add(PlanStep.Of(SpawnOp.WaitParent));
                     break;
@@ -160,6 +175,7 @@ internal static class SpawnPlanBuilder
         {
             Flags = flags,
             CloneFlags = cloneFlags,
+            CgroupFd = cgroupFd,
             ExitSignal = (ulong)(c.ExitSignal ?? (sibling ? 0 : Signals.SigChld)),
             Sigmask = sigmask,
             ExecPaths = execPaths,

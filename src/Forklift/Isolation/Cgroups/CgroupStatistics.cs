@@ -21,8 +21,10 @@ public sealed record CgroupStatistics
     public long? OomKills { get; init; }
 
     /// <summary>
-    /// How often the memory limit was hit (v2 <c>memory.events</c> max: reclaim had to run; v1 <c>memory.failcnt</c>:
-    /// a charge failed the limit).
+    /// How often the memory limit was hit (v2 <c>memory.events</c> max: reclaim had to run; v1 <c>memory.failcnt</c>
+    /// plus <c>memory.memsw.failcnt</c>: a charge failed the memory or the memory+swap limit). Measured on Linux 6.18
+    /// v1: a group whose memory+swap limit equals its memory limit counts 0 in both even after an OOM kill (the
+    /// charge fails against memsw, which keeps no failure count there): <see cref="OomKills"/> is the reliable sign.
     /// </summary>
     public long? MemoryLimitHits { get; init; }
 
@@ -74,7 +76,9 @@ public sealed record CgroupStatistics
         }
     }
 
-    private static string Bytes(ulong? v) => v is { } b ? CgroupLimits.Size(b) : "n/a";
+    private static string Bytes(ulong? v) => v is { } b
+        ? b % 1024 == 0 && b < 1024 * 1024 ? CgroupLimits.Size(b) : string.Create(CultureInfo.InvariantCulture, $"{b / 1048576.0:0.0##} MiB")
+        : "n/a";
 
     private static string Count(long? v) => v is { } n ? n.ToString(CultureInfo.InvariantCulture) : "n/a";
 

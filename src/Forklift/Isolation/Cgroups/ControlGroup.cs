@@ -469,7 +469,7 @@ public sealed class ControlGroup : IDisposable
                 if (limits.MemoryAndSwapMax is not null)
                     routes.Add(new(CgroupFeature.SwapLimit, m.Hierarchy, m.Directory, v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes"));
                 routes.Add(new(CgroupFeature.MemoryStatistics, m.Hierarchy, m.Directory,
-                    v2 ? "memory.current, memory.peak, memory.events" : "memory.usage_in_bytes, memory.max_usage_in_bytes, memory.failcnt, memory.oom_control"));
+                    v2 ? "memory.current, memory.peak, memory.events" : "memory.usage_in_bytes, memory.max_usage_in_bytes, memory.failcnt, memory.memsw.failcnt, memory.oom_control"));
             }
             if (m.Controllers.Contains("pids"))
             {
@@ -578,7 +578,8 @@ public sealed class ControlGroup : IDisposable
                         MemoryCurrent = Number(d, "memory.usage_in_bytes"),
                         MemoryPeak = Number(d, "memory.max_usage_in_bytes"),
                         OomKills = Get(Keyed(d, "memory.oom_control"), "oom_kill"),
-                        MemoryLimitHits = (long?)Number(d, "memory.failcnt"),
+                        // A charge over memory+swap fails against memsw first (try_charge_memcg), so both counters count.
+                        MemoryLimitHits = (long?)Number(d, "memory.failcnt") + (long?)(Number(d, "memory.memsw.failcnt") ?? 0),
                     };
                     break;
                 case CgroupFeature.CpuStatistics when v2:
