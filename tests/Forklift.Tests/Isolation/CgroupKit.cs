@@ -48,6 +48,29 @@ public sealed class CgroupLimitFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A fact about the live layout: Linux only.</summary>
+public sealed class LinuxFactAttribute : FactAttribute
+{
+    public LinuxFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux())
+            Skip = "needs Linux";
+    }
+}
+
+/// <summary>
+/// A fact about the hybrid layout of this project's machine class (DESIGN.md section 6: cgroup2 at
+/// /sys/fs/cgroup/unified beside v1 hierarchies): skipped elsewhere.
+/// </summary>
+public sealed class HybridHostFactAttribute : FactAttribute
+{
+    public HybridHostFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || CgroupLayout.Current.Unified?.MountPoint != "/sys/fs/cgroup/unified" || CgroupLayout.Current.V1.IsEmpty)
+            Skip = "needs the hybrid cgroup layout (cgroup2 at /sys/fs/cgroup/unified beside cgroup v1 hierarchies)";
+    }
+}
+
 internal static class CgroupKit
 {
     /// <summary>The line of a /proc/PID/cgroup text for <paramref name="hierarchy"/>, as its path.</summary>

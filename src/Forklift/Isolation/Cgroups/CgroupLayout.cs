@@ -163,8 +163,8 @@ public sealed class CgroupLayout
             // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS" (proc(5));
             // spaces and other bytes in paths are octal escapes (\040).
             var f = line.Split(' ');
-            int dash = Array.IndexOf(f, "-", 6);
-            if (f.Length < 7 || dash < 0 || dash + 3 > f.Length)
+            int dash = f.Length < 7 ? -1 : Array.IndexOf(f, "-", 6);
+            if (dash < 0 || dash + 3 > f.Length)
                 continue;
             string type = f[dash + 1];
             if (type is not ("cgroup" or "cgroup2"))
