@@ -99,6 +99,24 @@ public sealed class CgroupEnforcementSpecs
         Assert.Equal("Cgroup", e.Option);
     }
 
+    [CgroupLimitFact("unified-domain")]
+    public void A_busy_or_invalid_v2_group_is_refused_by_the_clone_model_before_the_call()
+    {
+        using var fixtures = new Forklift.Verification.CgroupFixtures();
+        using (var busy = ControlGroup.Open(fixtures.Busy!))
+        {
+            var e = Assert.Throws<CloneRefusedException>(() => Testee.Run("exit", "0").WithCgroup(busy).Start());
+            Assert.Equal(Forklift.Abi.Errno.EBUSY, e.Errno);
+            Assert.Contains("cgroup_migrate_vet_dst", e.Rule.KernelFunction);
+            Assert.Empty(busy.ProcessIds());
+        }
+        using (var invalid = ControlGroup.Open(fixtures.DomainInvalid))
+        {
+            var e = Assert.Throws<CloneRefusedException>(() => Testee.Run("exit", "0").WithCgroup(invalid).Start());
+            Assert.Equal(Forklift.Abi.Errno.EOPNOTSUPP, e.Errno);
+        }
+    }
+
     [CgroupLimitFact("memory")]
     public async Task A_memory_hog_is_killed_by_the_OOM_killer_at_its_limit()
     {

@@ -25,6 +25,16 @@ public sealed class CgroupLimitFactAttribute : FactAttribute
         {
             // "memory": any hierarchy; "memory@v1": a cgroup v1 one (for v1-only behaviour); "unified": cgroup2 mounted.
             string name = c.Split('@')[0];
+            if (name == "unified-domain")
+            {
+                // cgroup2 offering a domain controller (one that makes a group busy when enabled for its children).
+                if (layout.Unified is null || layout.Unified.Controllers.All(x => x is "cpu" or "cpuset" or "perf_event" or "pids"))
+                {
+                    Skip = "needs a cgroup2 hierarchy that offers a domain controller (memory, io, hugetlb...)";
+                    return;
+                }
+                continue;
+            }
             var h = name == "unified" ? layout.Unified : layout.HierarchyFor(name);
             if (h is null)
             {
