@@ -354,7 +354,9 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 return new SpawnException("CgroupPlace(unified)", errno, c.Cgroup?.UnifiedDirectory, SpawnHints.ForCgroup(errno), commandLine, result.Pid, path);
             case SpawnStepCode.Clone:
                 bool legacy = (plan.Model.Flags & SpawnPlanFlags.NoClone3) != 0 || result.Clone3Errno != 0;
-                return new CloneFailedException(legacy ? "Clone" : "Clone3", errno, Errno.None, SpawnHints.ForClone(errno), commandLine, path);
+                string? hint = SpawnHints.ForClone(errno)
+                    ?? ((plan.Model.CloneFlags & (ulong)CloneFlags.IntoCgroup) != 0 ? SpawnHints.ForCgroup(errno) : null);
+                return new CloneFailedException(legacy ? "Clone" : "Clone3", errno, Errno.None, hint, commandLine, path);
             case SpawnStepCode.Exec:
                 var attempts = plan.ExecAttempts();
                 int index = result.ErrorDetail;

@@ -91,6 +91,27 @@ public sealed class CgroupEnforcementSpecs
     }
 
     [CgroupLimitFact("unified")]
+    public void A_removed_unified_group_fails_the_start_by_clone3_or_at_the_childs_own_placement_after_legacy_clone()
+    {
+        using var scope = new CgroupScope();
+        var group = scope.Create(CgroupLimits.None);
+        var command = Testee.Run("exit", "0").WithCgroup(group);
+        Testee.Run("exit", "0").WithCgroup(group).Start().WaitForExit(); // the model's view of the group is read now
+
+        Directory.Delete(group.UnifiedDirectory!);
+
+        var byClone3 = Assert.Throws<CloneFailedException>(() => command.Start());
+        Assert.Equal(Forklift.Abi.Errno.ENOENT, byClone3.Errno); // cgroup_css_set_fork: the cgroup is dead
+        Assert.Contains("does not exist", byClone3.Hint);
+
+        var byChild = Assert.Throws<SpawnException>(() => command.WithCloneEntry(CloneEntryPolicy.LegacyClone).Start());
+        Assert.Equal("CgroupPlace(unified)", byChild.Step);
+        Assert.Equal(Forklift.Abi.Errno.ENOENT, byChild.Errno);
+        Assert.Equal(group.UnifiedDirectory, byChild.Object);
+        Assert.True(byChild.Pid > 0);
+    }
+
+    [CgroupLimitFact("unified")]
     public void A_disposed_group_is_refused_before_anything_is_started()
     {
         var group = ControlGroup.Create(CgroupLimits.None);

@@ -48,6 +48,8 @@ public sealed class ControlGroup : IDisposable
         Limits = limits;
         Layout = layout;
         Routes = ComputeRoutes(members, limits);
+        Directories = [.. members.Select(m => m.Directory)];
+        V1ProcsFiles = [.. members.Where(m => m.Hierarchy.Version == CgroupVersion.V1).Select(m => (m.Hierarchy, Path.Join(m.Directory, "cgroup.procs")))];
     }
 
     /// <summary>True when this object made the group (and removes it on <see cref="Dispose"/>); false for <see cref="Open(IEnumerable{string})"/>.</summary>
@@ -60,7 +62,7 @@ public sealed class ControlGroup : IDisposable
     public CgroupLayout Layout { get; }
 
     /// <summary>The group's directory in every hierarchy, the unified one first.</summary>
-    public ImmutableArray<string> Directories => [.. _members.Select(m => m.Directory)];
+    public ImmutableArray<string> Directories { get; }
 
     /// <summary>The group's directory in the unified hierarchy (the <c>CLONE_INTO_CGROUP</c> target), or null.</summary>
     public string? UnifiedDirectory => Unified?.Directory;
@@ -75,8 +77,7 @@ public sealed class ControlGroup : IDisposable
     /// The <c>cgroup.procs</c> file of each v1 directory, with the hierarchy: a child enters them by writing "0"
     /// (itself) into each, which <c>Command.WithCgroup</c> makes the first steps of its plan.
     /// </summary>
-    public ImmutableArray<(CgroupHierarchy Hierarchy, string ProcsFile)> V1ProcsFiles =>
-        [.. _members.Where(m => m.Hierarchy.Version == CgroupVersion.V1).Select(m => (m.Hierarchy, Path.Join(m.Directory, "cgroup.procs")))];
+    public ImmutableArray<(CgroupHierarchy Hierarchy, string ProcsFile)> V1ProcsFiles { get; }
 
     /// <summary>Which hierarchy serves each limit, statistic, the kill and placement, through which files.</summary>
     public ImmutableArray<CgroupRoute> Routes { get; }
