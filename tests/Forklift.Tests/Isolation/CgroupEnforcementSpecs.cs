@@ -96,8 +96,8 @@ public sealed class CgroupEnforcementSpecs
         using var scope = new CgroupScope();
         var group = scope.Create(CgroupLimits.None);
         var command = Testee.Run("exit", "0").WithCgroup(group);
-        Testee.Run("exit", "0").WithCgroup(group).Start().WaitForExit(); // the model's view of the group is read now
-
+        using (var first = command.Start()) // the clone model's view of the group is read at the first start
+            first.WaitForExit();
         Directory.Delete(group.UnifiedDirectory!);
 
         var byClone3 = Assert.Throws<CloneFailedException>(() => command.Start());

@@ -169,6 +169,18 @@ public sealed class CgroupFakeSpecs
     }
 
     [Fact]
+    public void A_group_that_would_exist_in_no_hierarchy_is_refused()
+    {
+        var layout = FakeLayouts.Hybrid();
+        var files = FakeLayouts.Files(layout);
+
+        var e = Assert.Throws<CgroupException>(() => Create(layout, files, CgroupLimits.None, new CgroupOptions { UseUnifiedHierarchy = false }));
+
+        Assert.Contains("no hierarchy", e.Advice);
+        Assert.Empty(files.Calls);
+    }
+
+    [Fact]
     public void A_read_only_hierarchy_is_refused_before_anything_is_made()
     {
         var layout = CgroupLayout.Parse(

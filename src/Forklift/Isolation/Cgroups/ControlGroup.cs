@@ -220,6 +220,12 @@ public sealed class ControlGroup : IDisposable
         if (!needs.Keys.Any(h => h.Version == CgroupVersion.V2) && layout.HierarchyFor("freezer") is { Version: CgroupVersion.V1 } freezer)
             Add(freezer, "freezer");
 
+        if (needs.Count == 0)
+        {
+            throw new CgroupException("ResolveController", Errno.None, null, layout.Unified is null
+                ? "no limit and no accounting asked for, and no cgroup2 hierarchy is mounted: the group would exist in no hierarchy (set a limit or Accounting)"
+                : "no limit and no accounting asked for, and UseUnifiedHierarchy is false: the group would exist in no hierarchy");
+        }
         foreach (var h in needs.Keys)
         {
             if (h.ReadOnly)
@@ -647,6 +653,7 @@ public sealed class ControlGroup : IDisposable
     /// is swept), every process in <c>cgroup.procs</c> gets SIGKILL through a pidfd (never a bare pid that may have
     /// been reused), the group is thawed so the signals are delivered, repeated until the group is empty.
     /// </summary>
+    /// <remarks>For an opened group (<see cref="Open(IEnumerable{string})"/>) that is every process in it, whoever started it.</remarks>
     /// <exception cref="CgroupException">The kill could not be requested, or processes survived <see cref="CgroupOptions.KillTimeout"/>.</exception>
     public void Kill()
     {
