@@ -171,7 +171,9 @@ public sealed class CgroupFakeSpecs
     [Fact]
     public void A_group_that_would_exist_in_no_hierarchy_is_refused()
     {
-        var layout = FakeLayouts.Hybrid();
+        var layout = CgroupLayout.Parse(
+            "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n34 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n",
+            "0::/\n4:memory:/\n", _ => "");
         var files = FakeLayouts.Files(layout);
 
         var e = Assert.Throws<CgroupException>(() => Create(layout, files, CgroupLimits.None, new CgroupOptions { UseUnifiedHierarchy = false }));
