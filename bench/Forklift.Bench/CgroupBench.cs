@@ -8,8 +8,8 @@ namespace Forklift.Bench;
 
 /// <summary>
 /// What placing a child into a control group costs per spawn, by the hierarchies the group has: none, the unified
-/// one only (CLONE_INTO_CGROUP), and v1 ones (each a write of the child's own cgroup.procs before exec), interleaved
-/// in rounds so every configuration sees the same machine state; and what making and removing each group costs.
+/// one only (CLONE_INTO_CGROUP), and v1 ones (each a write of the child's own cgroup.procs before exec), spawned back
+/// to back and after idleness; and what making and removing each group costs.
 /// <c>dotnet run -c Release --project bench/Forklift.Bench -- cgroup [--rounds N] [--program PATH]</c>
 /// </summary>
 public static class CgroupBench
@@ -42,31 +42,36 @@ public static class CgroupBench
                 foreach (var c in commands)
                     c.Start().WaitForExit();
             }
-            var roundTrip = configs.Select(_ => new List<double>(rounds)).ToList();
-            var startCall = configs.Select(_ => new List<double>(rounds)).ToList();
-            for (int r = 0; r < rounds; r++)
+            // Two regimes, because a cgroup.procs write is cheap right after another one and pays an RCU grace
+            // period after an idle moment (cgroup_threadgroup_rwsem): back-to-back spawns of one configuration, and
+            // spawns each after 20 ms of idleness. Blocks of each configuration alternate, so all see the same machine.
+            int block = Math.Max(10, rounds / 8);
+            var backToBack = configs.Select(_ => (Rt: new List<double>(), Call: new List<double>())).ToList();
+            var afterIdle = configs.Select(_ => (Rt: new List<double>(), Call: new List<double>())).ToList();
+            for (int pass = 0; pass * block < rounds; pass++)
             {
                 for (int i = 0; i < commands.Count; i++)
                 {
-                    long t0 = Stopwatch.GetTimestamp();
-                    using var child = commands[i].Start();
-                    long t1 = Stopwatch.GetTimestamp();
-                    child.WaitForExit();
-                    long t2 = Stopwatch.GetTimestamp();
-                    startCall[i].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMicroseconds);
-                    roundTrip[i].Add(Stopwatch.GetElapsedTime(t0, t2).TotalMicroseconds);
+                    for (int k = 0; k < block; k++)
+                        Measure(commands[i], backToBack[i]);
+                    for (int k = 0; k < block / 2; k++)
+                    {
+                        Thread.Sleep(20);
+                        Measure(commands[i], afterIdle[i]);
+                    }
                 }
             }
 
-            Console.WriteLine($"\nspawn + wait of {program}, {rounds} interleaved rounds (medians, µs; p90 in brackets):");
-            Console.WriteLine($"{"configuration",-40} {"round trip",18} {"start call",18} {"added per spawn",16}");
-            double baseRt = Median(roundTrip[0]);
+            Console.WriteLine($"\nspawn + wait of {program} (medians, us; p90 in brackets):");
+            Console.WriteLine($"{"configuration",-40} {"back to back: round trip",26} {"start call",16} {"after 20 ms idle: start call",30}");
+            double baseCall = Median(backToBack[0].Call), baseIdle = Median(afterIdle[0].Call);
             for (int i = 0; i < configs.Count; i++)
             {
-                double rt = Median(roundTrip[i]);
+                var (rt, call) = backToBack[i];
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{configs[i].Name,-40} {rt,8:0} [{P90(roundTrip[i]),6:0}] {Median(startCall[i]),8:0} [{P90(startCall[i]),6:0}] {rt - baseRt,+12:+0;-0} ({rt / baseRt:0.00}x)"));
+                    $"{configs[i].Name,-40} {Median(rt),16:0} [{P90(rt),6:0}] {Median(call),7:0} [{P90(call),6:0}] {Median(afterIdle[i].Call),12:0} [{P90(afterIdle[i].Call),6:0}] {Median(afterIdle[i].Call) - baseIdle,+8:+0;-0}"));
             }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"(last column: added to the start call after idleness, against no cgroup; back to back the no-cgroup start call is {baseCall:0} us)"));
         }
         finally
         {
@@ -87,6 +92,17 @@ public static class CgroupBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Name,-40} {Median(times),8:0}"));
         }
         return 0;
+    }
+
+    private static void Measure(Command command, (List<double> Rt, List<double> Call) into)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        using var child = command.Start();
+        long t1 = Stopwatch.GetTimestamp();
+        child.WaitForExit();
+        long t2 = Stopwatch.GetTimestamp();
+        into.Call.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMicroseconds);
+        into.Rt.Add(Stopwatch.GetElapsedTime(t0, t2).TotalMicroseconds);
     }
 
     private static double Median(List<double> v) => Percentile(v, 0.5);
