@@ -184,7 +184,7 @@ public sealed class CgroupSpecs
             group.Dispose();
             Assert.True(group.IsDisposed);
             Assert.All(group.Directories, d => Assert.False(Directory.Exists(d)));
-            Assert.Null(group.UnifiedDirectoryHandle);
+            Assert.True(group.UnifiedDirectoryHandle!.IsClosed);
             Assert.Throws<ObjectDisposedException>(() => group.ReadStatistics());
             Assert.Throws<ObjectDisposedException>(() => group.Kill());
         }

@@ -39,7 +39,7 @@ public sealed class ControlGroup : IDisposable
     private readonly ImmutableArray<string> _createdParents;
     private readonly TimeSpan _killTimeout;
     private readonly Lock _lock = new();
-    private SafeFileHandle? _unifiedHandle;
+    private readonly SafeFileHandle? _unifiedHandle;
     private CgroupTarget? _unifiedTarget;
     private bool _disposed;
 
@@ -76,7 +76,7 @@ public sealed class ControlGroup : IDisposable
 
     /// <summary>
     /// An fd of <see cref="UnifiedDirectory"/> (O_RDONLY|O_DIRECTORY|O_CLOEXEC), the <c>cgroup</c> field of
-    /// <c>clone3</c> with <c>CLONE_INTO_CGROUP</c>; null without a unified group. Owned by this object.
+    /// <c>clone3</c> with <c>CLONE_INTO_CGROUP</c>; null without a unified group. Owned by this object (closed by <see cref="Dispose"/>).
     /// </summary>
     public SafeFileHandle? UnifiedDirectoryHandle => _unifiedHandle;
 
@@ -843,8 +843,9 @@ public sealed class ControlGroup : IDisposable
         }
         finally
         {
+            // Closed, not forgotten: a start racing with this sees a disposed handle (ObjectDisposedException), never
+            // a group without its v2 directory.
             _unifiedHandle?.Dispose();
-            _unifiedHandle = null;
         }
         if (first is not null)
             throw first;
