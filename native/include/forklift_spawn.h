@@ -95,6 +95,12 @@
 
 #define FL_AT_FDCWD (-100)
 
+/* 40..44: cgroup ops. */
+#define FL_OP_JOIN_CGROUP 40    /* str = a cgroup.procs path: write "0" to it, which moves the writer itself into that
+                                   group (cgroup v1 placement: there is no CLONE_INTO_CGROUP for v1). A plan puts these
+                                   first, before anything that allocates memory or forks, so all of it is charged
+                                   to the new group */
+
 /* A step argument that names an fd may name a slot filled by FL_OP_DUP_ABOVE instead: */
 #define FL_FD_SLOT(n) (-1000 - (n))
 #define FL_MAX_SLOTS 64

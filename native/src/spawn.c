@@ -228,7 +228,7 @@ static int32_t validate(const fl_spawn_plan *plan, int32_t *step, int32_t *detai
     for (uint32_t i = 0; i < plan->step_count; i++) {
         const fl_spawn_step *st = &plan->steps[i];
         *step = (int32_t)i;
-        if (st->op < FL_OP_DUP2 || st->op > FL_OP_INIT)
+        if ((st->op < FL_OP_DUP2 || st->op > FL_OP_INIT) && st->op != FL_OP_JOIN_CGROUP)
             return EINVAL;
         if (st->op == FL_OP_WAIT_PARENT && (!(plan->flags & FL_PLAN_SYNC) || ++waits > 1))
             return EINVAL;

@@ -309,6 +309,15 @@ static long run_step(child_state *s, const fl_spawn_step *st, int32_t *detail)
         fl_close((int)fd);
         return r;
 
+    /* Enter a cgroup: "0" is the writer itself (Documentation/admin-guide/cgroup-v1/cgroups.rst, cgroup.procs) */
+    case FL_OP_JOIN_CGROUP:
+        fd = fl_open(st->str, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return fd;
+        r = write_all((int)fd, "0", 1);
+        fl_close((int)fd);
+        return r;
+
     /* Wait for the parent's go (a read error is the sync stage's, EOF means the parent gave up) */
     case FL_OP_WAIT_PARENT: {
         char go = 0;

@@ -29,6 +29,12 @@
  *   seccomp-clone3 ERRNO PROG ARGS...
  *                               make clone3 (syscall 435) fail with ERRNO (number or name: ENOSYS, EPERM) by a
  *                               seccomp filter, set no_new_privs, then execv(PROG, [PROG, ARGS...])
+ *   hog MIB                     allocate MIB MiB and touch every page, 1 MiB at a time; print "allocated MIB"
+ *   fork-bomb                   every process forks until a fork fails, then retries every 20 ms forever; the first
+ *                               process prints "forked N ERRNO" (its own successes, the first failure's errno name)
+ *                               at its first failure
+ *   spawn-tree N                fork N children that pause, print "ready N", pause (killed from outside)
+ *   spin MS                     burn CPU for MS milliseconds of wall-clock time, exit 0
  */
 #include <dirent.h>
 #include <errno.h>
@@ -271,6 +277,76 @@ static int seccomp_clone3(int err, char **argv)
     return 127;
 }
 
+/* Allocate and touch (a memory cgroup charges a page when it is first touched, not when it is mapped). */
+static int hog(long mib)
+{
+    for (long i = 0; i < mib; i++) {
+        char *chunk = malloc(1 << 20);
+        if (!chunk) {
+            printf("malloc failed at %ld\n", i);
+            return 3;
+        }
+        for (long off = 0; off < (1 << 20); off += 4096)
+            chunk[off] = (char)off;
+    }
+    printf("allocated %ld\n", mib);
+    return 0;
+}
+
+_Noreturn static void fork_bomb(void)
+{
+    const pid_t first = getpid();
+    long made = 0;
+    int reported = 0;
+    for (;;) {
+        pid_t p = fork();
+        if (p == 0)
+            continue; /* the new process joins the bomb */
+        if (p > 0) {
+            made++;
+            continue;
+        }
+        if (getpid() == first && !reported) {
+            printf("forked %ld %s\n", made, errno == EAGAIN ? "EAGAIN" : strerror(errno));
+            fflush(stdout);
+            reported = 1;
+        }
+        sleep_ms(20);
+    }
+}
+
+_Noreturn static void spawn_tree(long n)
+{
+    for (long i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p < 0) {
+            perror("forklift-testee: fork");
+            exit(3);
+        }
+        if (p == 0) {
+            for (;;)
+                pause();
+        }
+    }
+    printf("ready %ld\n", n);
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+static int spin(long ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile unsigned long sink = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            sink += (unsigned long)i;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -378,5 +454,13 @@ int main(int argc, char **argv)
         return print_file("/proc/self/cgroup", NULL, NULL);
     if (strcmp(mode, "seccomp-clone3") == 0 && argc > 3)
         return seccomp_clone3(errno_arg(argv[2]), argv + 3);
+    if (strcmp(mode, "hog") == 0 && arg)
+        return hog(number(arg));
+    if (strcmp(mode, "fork-bomb") == 0)
+        fork_bomb();
+    if (strcmp(mode, "spawn-tree") == 0 && arg)
+        spawn_tree(number(arg));
+    if (strcmp(mode, "spin") == 0 && arg)
+        return spin(number(arg));
     return usage();
 }

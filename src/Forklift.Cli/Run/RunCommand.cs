@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Forklift.Abi;
+using Forklift.Isolation;
 using Forklift.Processes;
 using Forklift.Spawning;
+using SpawnCommand = Forklift.Spawning.Command;
 
 namespace Forklift.Cli.Run;
 
@@ -48,7 +50,40 @@ internal static class RunCommand
     internal static int Run(RunRequest request, CliEnvironment env, RunServices services)
     {
         var report = new RunReport(env.Error, request.Verbose);
-        var command = request.Command;
+        if (request.Cgroup is not { } cgroup)
+            return Run(request, request.Command, null, report, services);
+
+        // The cgroup is made (or opened) before the plan is shown, so the plan has its placement steps; it is
+        // removed (what is left in it killed) after the program exits, whatever happened.
+        ControlGroup group;
+        try
+        {
+            group = cgroup.Acquire();
+        }
+        catch (CgroupException e)
+        {
+            return report.Failure(FailureLine(e), StartFailedExit);
+        }
+        try
+        {
+            report.Cgroup(group);
+            return Run(request, request.Command.WithCgroup(group), group, report, services);
+        }
+        finally
+        {
+            try
+            {
+                group.Dispose();
+            }
+            catch (CgroupException e)
+            {
+                report.Warning(FailureLine(e));
+            }
+        }
+    }
+
+    private static int Run(RunRequest request, SpawnCommand command, ControlGroup? group, RunReport report, RunServices services)
+    {
         if (request.Verbose)
             report.Plan(command);
 
@@ -96,6 +131,8 @@ internal static class RunCommand
                 return report.Failure("forklift: Wait: " + OneLine(e.Message), StartFailedExit);
             }
             int exit = ExitCodeFor(status);
+            if (group is not null)
+                report.Statistics(group, request.Cgroup!.Stats, status);
             report.Exit(child.Pid, status, clock.Elapsed, exit);
             return exit;
         }
@@ -160,6 +197,18 @@ internal static class RunCommand
         if (e.Hint is not null && e.Errno != Errno.ENOENT)
             text += ". " + e.Hint.TrimEnd('.');
         return text;
+    }
+
+    /// <summary>One line for a cgroup failure: <c>forklift: cgroup: STEP: ERRNO: PATH: advice</c>.</summary>
+    public static string FailureLine(CgroupException e)
+    {
+        var parts = new List<string> { "forklift: cgroup", e.Step };
+        if (e.Errno != Errno.None)
+            parts.Add(ErrnoInfo.Name(e.Errno));
+        if (e.Path is not null)
+            parts.Add(e.Path);
+        parts.Add(e.Advice ?? (e.Errno != Errno.None ? ErrnoInfo.Message(e.Errno) : "failed"));
+        return OneLine(string.Join(": ", parts));
     }
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");

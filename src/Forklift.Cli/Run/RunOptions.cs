@@ -53,6 +53,9 @@ internal sealed class RunOptions
         "Print to stderr the plan (flags, steps, exec candidates), the system call that created the child and why, the pid, " +
         "the clone call's duration, forwarded signals, and the exit status with the resource usage.");
 
+    // Cgroups.
+    public readonly RunCgroupOptions Cgroups = new();
+
     public readonly Argument<string[]> Program = new("PROGRAM")
     {
         HelpName = "PROGRAM [ARGS...]",
@@ -67,7 +70,7 @@ internal sealed class RunOptions
     public IEnumerable<Option> All =>
     [
         Env, UnsetEnv, ClearEnv, Cwd, Stdin, Stdout, Stderr, Umask, Setsid, Pgid, Pdeathsig, Rlimit, Uid, Gid, Groups,
-        NoNewPrivs, Sibling, ExitSignal, CloneFlags, NoClone3, Clone3EpermFallback, .. Isolation.All, Argv0, Verbose,
+        NoNewPrivs, Sibling, ExitSignal, CloneFlags, NoClone3, Clone3EpermFallback, .. Isolation.All, .. Cgroups.All, Argv0, Verbose,
     ];
 
     private static Option<string?> Text(string name, string helpName, string description) =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Forklift.Abi;
 using Forklift.Interop;
+using Forklift.Isolation;
 using Forklift.Processes;
 using Forklift.Spawning;
 using SpawnCommand = Forklift.Spawning.Command;
@@ -120,6 +121,54 @@ internal sealed class RunReport(TextWriter error, bool verbose)
             Line($"rusage: not available (status from {status.Source})");
         }
         Line(status.Signal is { } s ? $"exiting with {exit} (128 + {s}, {Signals.Name(s)})" : $"exiting with {exit}");
+    }
+
+    /// <summary>Writes a line that is not the run's failure (always).</summary>
+    public void Warning(string line)
+    {
+        lock (_lock)
+            error.WriteLine(line);
+    }
+
+    /// <summary>With <c>--verbose</c>: the cgroup's directories and which hierarchy serves each limit and statistic.</summary>
+    public void Cgroup(ControlGroup group)
+    {
+        Line(group.Owned
+            ? $"cgroup: made {group} ({group.Limits})"
+            : $"cgroup: existing {group}");
+        foreach (var route in group.Routes)
+            Line($"cgroup: {route}");
+    }
+
+    /// <summary>
+    /// After the exit: with <paramref name="stats"/> (<c>--stats</c>), the group's statistics and their sources, always;
+    /// and, whenever the program was killed by SIGKILL in a group that counted an OOM kill, a line saying so.
+    /// </summary>
+    public void Statistics(ControlGroup group, bool stats, ExitStatus status)
+    {
+        CgroupStatistics read;
+        try
+        {
+            read = group.ReadStatistics();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            if (stats)
+            {
+                foreach (var line in read.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                    error.WriteLine("forklift: stats: " + line);
+            }
+            if (status.Signal == 9 && read.OomKills > 0)
+            {
+                error.WriteLine(group.Limits.MemoryMax is { } max
+                    ? $"forklift: the OOM killer killed the program: its cgroup reached the memory limit (--memory {CgroupLimits.Size(max)})"
+                    : "forklift: the OOM killer killed the program: its cgroup reached its memory limit");
+            }
+        }
     }
 
     private static string Quote(string s) => s.Length == 0 || s.Any(char.IsWhiteSpace) ? $"'{s}'" : s;

@@ -22,6 +22,9 @@ internal sealed record RunRequest
     /// <summary><c>--verbose</c>.</summary>
     public bool Verbose { get; init; }
 
+    /// <summary>The cgroup options (<c>--memory</c>, <c>--pids</c>, <c>--cgroup</c>, <c>--stats</c>...), or null when none was given.</summary>
+    public RunCgroupRequest? Cgroup { get; init; }
+
     /// <summary>Reads and checks the options.</summary>
     /// <exception cref="UsageException">A value is malformed, or options contradict each other.</exception>
     public static RunRequest From(ParseResult r, RunOptions o)
@@ -132,7 +135,7 @@ internal sealed record RunRequest
         {
             throw new UsageException($"{OptionName(e.Option)}: {e.Reason}");
         }
-        return new RunRequest { Command = c, Verbose = r.GetValue(o.Verbose) };
+        return new RunRequest { Command = c, Verbose = r.GetValue(o.Verbose), Cgroup = o.Cgroups.Parse(r) };
     }
 
     /// <summary>

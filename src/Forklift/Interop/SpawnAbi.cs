@@ -47,6 +47,7 @@ internal static class SpawnOp
 
     /// <summary><c>FL_AT_FDCWD</c>: MOUNT_SETATTR's "a" when the step names a path.</summary>
     public const int AtFdCwd = -100;
+    public const int JoinCgroup = 40;
 
     /// <summary><c>FL_MAX_SLOTS</c>: how many fds <see cref="DupAbove"/> can park.</summary>
     public const int MaxSlots = 64;
@@ -66,7 +67,7 @@ internal static class SpawnOp
         Mkdir => "MKDIR", SetHostname => "SETHOSTNAME", SetDomainName => "SETDOMAINNAME", LoopbackUp => "LOOPBACK_UP",
         OpenTree => "OPEN_TREE", MoveMount => "MOVE_MOUNT", MountSetattr => "MOUNT_SETATTR", CreateFile => "CREATE_FILE",
         Symlink => "SYMLINK", KeepCaps => "KEEPCAPS", CapBsetDrop => "CAPBSET_DROP", Capset => "CAPSET", Ambient => "AMBIENT",
-        Init => "INIT",
+        Init => "INIT", JoinCgroup => "JOIN_CGROUP",
         _ => "OP_" + op,
     };
 }

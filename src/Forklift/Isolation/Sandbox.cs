@@ -35,6 +35,12 @@ public sealed record SandboxOptions
 
     /// <summary>The signal the whole sandbox gets when the spawning .NET process dies (default SIGKILL).</summary>
     public int ParentDeathSignal { get; init; } = 9;
+
+    /// <summary>
+    /// The control group the sandbox starts in, with its limits (null: the caller's groups). The caller owns it:
+    /// <see cref="ControlGroup.Kill"/> ends everything in the sandbox, disposing it removes the group.
+    /// </summary>
+    public ControlGroup? Cgroup { get; init; }
 }
 
 /// <summary>
@@ -80,6 +86,8 @@ public static class Sandbox
     {
         ArgumentNullException.ThrowIfNull(command);
         options ??= new SandboxOptions();
+        if (options.Cgroup is not null)
+            command = command.WithCgroup(options.Cgroup);
         return command
             .WithIsolation(Isolation(options, HostFacts.EffectiveUserId(), HostFacts.EffectiveGroupId()))
             .WithNoNewPrivileges()

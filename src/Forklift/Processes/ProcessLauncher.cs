@@ -174,11 +174,15 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         ulong pidfd = UserPointer.Valid(UserPointer.PidfdField);
         ulong stack = fast ? UserPointer.Valid(UserPointer.ArgsField + 1) : 0;
 
+        // A v2 group is a CLONE_INTO_CGROUP target for clone3: the model checks it (a busy, threaded-domain-invalid
+        // or unwritable group is refused here, before the call). The legacy clone cannot carry it; the stage emulates
+        // it there (the child writes the group's cgroup.procs first), so the legacy check goes without the flag.
+        var group = c.Cgroup?.UnifiedDirectoryHandle is not null ? c.Cgroup : null;
         if (c.CloneEntry != CloneEntryPolicy.LegacyClone)
         {
             var args = new CloneArgs
             {
-                Flags = flags | CloneFlags.ClearSighand,
+                Flags = flags | CloneFlags.ClearSighand | (group is null ? 0 : CloneFlags.IntoCgroup),
                 Pidfd = pidfd,
                 ExitSignal = exitSignal,
                 Stack = stack,
@@ -186,8 +190,10 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 SetTidValues = [.. c.Isolation.SetTid],
                 SetTid = c.Isolation.SetTid.IsEmpty ? 0 : UserPointer.Valid(UserPointer.SetTidField),
                 SetTidSize = (ulong)c.Isolation.SetTid.Length,
+                Cgroup = group is null ? 0 : (ulong)group.UnifiedDirectoryHandle!.DangerousGetHandle(),
             };
-            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context);
+            var target = group?.UnifiedTarget ?? default;
+            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context, target);
             if (verdict.Allowed)
                 return;
             if (verdict.Errno != Errno.ENOSYS)
@@ -235,6 +241,13 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 AddHandle(fd, StandardStream(c, fd), ref parentFds, ref references);
             if (SpawnPlanBuilder.OpensFilesInParent(c))
                 OpenFiles(c, ref parentFds, ref toClose);
+            if (c.Cgroup?.UnifiedDirectoryHandle is { } cgroupHandle)
+            {
+                // The CLONE_INTO_CGROUP fd: kept open (and its number unrecycled) until the clone is done.
+                bool added = false;
+                cgroupHandle.DangerousAddRef(ref added);
+                (references ??= []).Add(cgroupHandle);
+            }
             if (!c.FileDescriptors.IsEmpty)
             {
                 foreach (var (fd, stdio) in c.FileDescriptors)
@@ -414,9 +427,15 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         var steps = plan.Model.Steps;
         switch (result.ErrorStep)
         {
+            case SpawnStepCode.Clone when result.Pid > 0 && (plan.Model.CloneFlags & (ulong)CloneFlags.IntoCgroup) != 0:
+                // After a legacy clone the child enters the v2 group itself (spawn_child.c, join_cgroup) and reports a
+                // failure there at FL_STEP_CLONE.
+                return new SpawnException("CgroupPlace(unified)", errno, c.Cgroup?.UnifiedDirectory, SpawnHints.ForCgroup(errno), commandLine, result.Pid, path);
             case SpawnStepCode.Clone:
                 bool legacy = (plan.Model.Flags & SpawnPlanFlags.NoClone3) != 0 || result.Clone3Errno != 0;
-                return new CloneFailedException(legacy ? "Clone" : "Clone3", errno, Errno.None, SpawnHints.ForClone(errno), commandLine, path);
+                string? hint = SpawnHints.ForClone(errno)
+                    ?? ((plan.Model.CloneFlags & (ulong)CloneFlags.IntoCgroup) != 0 ? SpawnHints.ForCgroup(errno) : null);
+                return new CloneFailedException(legacy ? "Clone" : "Clone3", errno, Errno.None, hint, commandLine, path);
             case SpawnStepCode.Exec:
                 var attempts = plan.ExecAttempts();
                 int index = result.ErrorDetail;

@@ -56,6 +56,19 @@ internal static class SpawnHints
         (SpawnOp.CapBsetDrop, Errno.EPERM) => "Cutting the bounding set needs CAP_SETPCAP.",
         (SpawnOp.Capset, Errno.EPERM) or (SpawnOp.Ambient, Errno.EPERM) => "A kept capability is not in the permitted set (or no longer in the bounding set): the program cannot be given it.",
         (SpawnOp.Init, Errno.ENOENT) => "forklift-init is missing next to the native library: rebuild (the build puts it there) or publish it with the application.",
+        (SpawnOp.JoinCgroup, _) => ForCgroup(errno),
+        _ => null,
+    };
+
+    /// <summary>The child could not enter a cgroup (writing "0" to its cgroup.procs).</summary>
+    public static string? ForCgroup(Errno errno) => errno switch
+    {
+        Errno.ENOENT => "The group does not exist (any more): it was removed, or its ControlGroup disposed, before the child started.",
+        Errno.EACCES or Errno.EPERM => "The child may not move itself into that group: its uid does not own the group's cgroup.procs (or the common ancestor's), or a cgroup namespace hides it.",
+        Errno.EBUSY => "The group has domain controllers enabled for its children (cgroup.subtree_control), so it cannot hold processes (cgroup v2's no-internal-processes rule).",
+        Errno.EOPNOTSUPP => "The group is a 'domain invalid' cgroup: make it threaded or a domain first.",
+        Errno.ENOSPC => "The group's cpuset has no CPUs or memory nodes (cpuset.cpus, cpuset.mems are empty).",
+        Errno.EROFS => "The cgroup hierarchy is mounted read-only.",
         _ => null,
     };
 

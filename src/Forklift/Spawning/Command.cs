@@ -160,6 +160,15 @@ public sealed record Command
     public TimeSpan StopTimeout { get; private init; } = DefaultStopTimeout;
 
     /// <summary>
+    /// The control group the child starts in. A unified (v2) group is entered atomically at creation
+    /// (<c>CLONE_INTO_CGROUP</c>; after a fallback to legacy clone the child writes its <c>cgroup.procs</c> first); v1
+    /// groups by the child writing their <c>cgroup.procs</c> before any other step, so everything it allocates and
+    /// forks is charged to the group. The handle must stay undisposed until the child has started. Default (null):
+    /// the caller's groups.
+    /// </summary>
+    public Isolation.ControlGroup? Cgroup { get; private init; }
+
+    /// <summary>
     /// Work the parent does between the clone and the exec while the child waits (the full path, FL_PLAN_SYNC).
     /// Internal until an issue needs it publicly (uid/gid maps of a new user namespace, cgroup placement).
     /// </summary>
@@ -395,6 +404,10 @@ public sealed record Command
     [Pure]
     public Command WithNewNamespaces(Isolation.Namespaces namespaces) => WithIsolation(Isolation.WithNewNamespaces(namespaces));
 
+    /// <summary>Starts the child in <paramref name="group"/> (see <see cref="Cgroup"/>; null: the caller's groups).</summary>
+    [Pure]
+    public Command WithCgroup(Isolation.ControlGroup? group) => this with { Cgroup = group };
+
     /// <summary>Adds work for the parent between clone and exec (forces the full path).</summary>
     [Pure]
     internal Command WithParentAction(string name, Action<ParentActionContext> action) =>
@@ -418,7 +431,8 @@ public sealed record Command
         && NoNewPrivileges == other.NoNewPrivileges && Sibling == other.Sibling && ExitSignal == other.ExitSignal
         && CloneFlags == other.CloneFlags && CloneEntry == other.CloneEntry && DisposeBehavior == other.DisposeBehavior
         && StopSignal == other.StopSignal && StopTimeout == other.StopTimeout && ParentActions.SequenceEqual(other.ParentActions)
-        && Isolation.Equals(other.Isolation);
+        && Isolation.Equals(other.Isolation)
+        && ReferenceEquals(Cgroup, other.Cgroup);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Program, Arguments.Length, WorkingDirectory, StandardOutput, CloneFlags);

@@ -113,7 +113,7 @@ internal static class CommandValidator
         if (owned != 0)
             throw new CommandException("CloneFlags",
                 $"{CloneFlagNames.Format(owned)} cannot be requested: the spawn stage owns these flags or they would break it " +
-                "(a child sharing the caller's memory, fd table, fs info or signal handlers, a thread, tid/TLS pointers); CLONE_INTO_CGROUP needs a cgroup option");
+                "(a child sharing the caller's memory, fd table, fs info or signal handlers, a thread, tid/TLS pointers); CLONE_INTO_CGROUP comes with WithCgroup");
         bool sibling = c.Sibling || (c.CloneFlags & CloneFlags.Parent) != 0;
         if (c.ExitSignal is { } exitSignal)
         {
@@ -122,6 +122,8 @@ internal static class CommandValidator
                 throw new CommandException("ExitSignal",
                     "a sibling (CLONE_PARENT) must have exit signal 0: its exit is reported to the caller's parent, and clone3 refuses any other with EINVAL");
         }
+        if (c.Cgroup is { IsDisposed: true })
+            throw new CommandException("Cgroup", "the control group has been disposed (and, if it made the group, removed)");
         if (!Enum.IsDefined(c.CloneEntry))
             throw new CommandException("CloneEntry", $"unknown policy {(int)c.CloneEntry}");
         if (!Enum.IsDefined(c.DisposeBehavior))

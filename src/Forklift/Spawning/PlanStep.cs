@@ -73,11 +73,12 @@ internal readonly record struct PlanStep(int Op, long A, long B, long C, string?
         SpawnOp.Capset => "Capset",
         SpawnOp.Ambient => "AmbientCaps",
         SpawnOp.Init => "Init",
+        SpawnOp.JoinCgroup => $"CgroupPlace({StoredObject})",
         _ => SpawnOp.Name(Op),
     };
 
     /// <summary>What the step is about, or null: <c>/var/log/x</c>, <c>pipe</c>, <c>uid 1000</c>.</summary>
-    public string? Object => StoredObject ?? Op switch
+    public string? Object => Op == SpawnOp.JoinCgroup ? Str : StoredObject ?? Op switch
     {
         SpawnOp.Setpgid => A == 0 ? "new group" : $"group {A.ToString(CultureInfo.InvariantCulture)}",
         SpawnOp.SetRlimit => new ResourceLimitValue(unchecked((ulong)B), unchecked((ulong)C)).ToString(),
@@ -129,6 +130,9 @@ internal sealed record PlanModel
 {
     public required SpawnPlanFlags Flags { get; init; }
     public required ulong CloneFlags { get; init; }
+
+    /// <summary>The <c>CLONE_INTO_CGROUP</c> directory fd (with that flag in <see cref="CloneFlags"/>), else 0.</summary>
+    public ulong CgroupFd { get; init; }
     public required ulong ExitSignal { get; init; }
     public required ulong Sigmask { get; init; }
     public required ImmutableArray<string> ExecPaths { get; init; }

@@ -119,6 +119,7 @@ internal sealed unsafe class SpawnPlan : IDisposable
         plan->Version = FlSpawnPlan.CurrentVersion;
         plan->Flags = model.Flags;
         plan->CloneFlags = model.CloneFlags;
+        plan->CgroupFd = model.CgroupFd;
         plan->ExitSignal = model.ExitSignal;
         plan->StackSize = SpawnPlanBuilder.StackSize;
         plan->ExecPaths = execPaths;

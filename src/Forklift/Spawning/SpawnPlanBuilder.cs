@@ -77,14 +77,14 @@ internal static class SpawnPlanBuilder
 
     /// <summary>The phases of the child's setup, in order. Why this order:</summary>
     /// <remarks>
-    /// WaitParent first, so the parent's actions (id maps) precede everything that may need them. Session and
+    /// Cgroup first of all: the child enters its v1 groups (writing their cgroup.procs) before it allocates or forks
+    /// anything, so all of it is charged there, and before a mount step could hide /sys/fs/cgroup. WaitParent next,
+    /// so the parent's actions (id maps) precede everything that may need them. Session and
     /// group next (setsid must come before any terminal step). Limits before credentials: raising a hard limit
     /// needs CAP_SYS_RESOURCE, which a uid change drops. Credentials before the files, so the child opens its
     /// files as the user it runs as (as a shell redirection after su would). Terminal steps after the fd setup:
     /// they name child fds. Parent-death signal after credentials: changing credentials clears it (prctl(2)).
     /// No-new-privs last.
-    /// </remarks>
-    /// <remarks>
     /// The isolation phases (Join .. Init) come right after WaitParent and run in the order
     /// <see cref="Isolation.IsolationPlanner"/> explains; with an init, every phase after Init runs in the program's
     /// process, the ones before in the init's. CapabilityBounding precedes Credentials (CAP_SETPCAP is needed to cut
@@ -92,7 +92,7 @@ internal static class SpawnPlanBuilder
     /// namespace the parent opens the stdio files (<see cref="OpensFilesInParent"/>) and the Files phase only places them.
     /// </remarks>
     internal static readonly ImmutableArray<string> Phases =
-        ["WaitParent", "Join", "UserMaps", "Time", "Mounts", "Host", "InitParentDeath", "Init", "Session", "ResourceLimits", "Umask",
+        ["Cgroup", "WaitParent", "Join", "UserMaps", "Time", "Mounts", "Host", "InitParentDeath", "Init", "Session", "ResourceLimits", "Umask",
          "CapabilityBounding", "Credentials", "Capabilities", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
 
     public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync,
@@ -105,11 +105,24 @@ internal static class SpawnPlanBuilder
         ulong cloneFlags = (ulong)c.CloneFlags | (sibling ? (ulong)CloneFlags.Parent : 0)
                            | (isolated ? (ulong)Isolation.IsolationPlanner.CloneFlagsOf(iso) : 0);
         bool newMountNamespace = (iso.NewNamespaces & Isolation.Namespaces.Mount) != 0;
+        ulong cgroupFd = 0;
+        if (c.Cgroup?.UnifiedDirectoryHandle is { } unified)
+        {
+            // The v2 group: entered by the clone itself (cgroup_css_set_fork). The launcher holds a reference on
+            // the handle until the spawn returns, so the number stays this directory's.
+            cloneFlags |= (ulong)CloneFlags.IntoCgroup;
+            cgroupFd = (ulong)unified.DangerousGetHandle();
+        }
 
         foreach (var phase in Phases)
         {
             switch (phase)
             {
+                case "Cgroup" when c.Cgroup is { } group:
+                    foreach (var (hierarchy, procs) in group.V1ProcsFiles)
+                        steps.Add(PlanStep.Of(SpawnOp.JoinCgroup, str: procs,
+                            obj: hierarchy.Controllers.IsEmpty ? "name=" + hierarchy.Name : string.Join(',', hierarchy.Controllers)));
+                    break;
                 case "WaitParent" when sync:
                     steps.Add(PlanStep.Of(SpawnOp.WaitParent));
                     break;
@@ -227,6 +240,7 @@ internal static class SpawnPlanBuilder
         {
             Flags = flags,
             CloneFlags = cloneFlags,
+            CgroupFd = cgroupFd,
             ExitSignal = (ulong)(c.ExitSignal ?? (sibling ? 0 : Signals.SigChld)),
             Sigmask = sigmask,
             ExecPaths = execPaths,

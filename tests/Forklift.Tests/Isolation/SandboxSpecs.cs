@@ -213,3 +213,21 @@ public sealed class IsolationFailureSpecs
         }
     }
 }
+
+/// <summary>The sandbox with limits: the program sees them, and one call ends everything in it.</summary>
+public sealed class SandboxLimitSpecs
+{
+    [KernelFact]
+    public async Task Limits_apply_inside_the_sandbox_and_kill_ends_it()
+    {
+        using var group = ControlGroup.Create(new CgroupLimits { MemoryMax = 64UL << 20, PidsMax = 32 });
+        using var child = Forklift.Processes.ProcessLauncher.Default.Start(Sandbox.Apply(
+            new Command("/bin/sh").WithArguments("-c", "sleep 1000 & sleep 1000 & wait"),
+            new SandboxOptions { Cgroup = group }));
+        Assert.True(await Forklift.Tests.Spawning.Eventually.True(() => group.ReadStatistics().PidsCurrent >= 4),
+            "init, shell and two sleeps in the group");
+        group.Kill();
+        var status = await child.WaitForExitAsync();
+        Assert.Equal(9, status.Signal);
+    }
+}
