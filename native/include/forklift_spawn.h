@@ -86,7 +86,8 @@
 #define FL_OP_CAPBSET_DROP 36   /* a = mask of capabilities (bit n = cap n) to drop from the bounding set (detail = cap) */
 #define FL_OP_CAPSET 37         /* a = effective, b = permitted, c = inheritable (bit masks): capset(2), version 3 */
 #define FL_OP_AMBIENT 38        /* clear the ambient set, then raise each capability of mask a (detail = cap) */
-#define FL_OP_INIT 39           /* str = the init program (forklift-init). The stage forks here (CLONE_VM|CLONE_VFORK):
+#define FL_OP_INIT 39           /* str = the init program (forklift-init), a = an fd open on it (execveat with
+                                   AT_EMPTY_PATH: mounts cannot hide it) or -1 (exec by path). The stage forks here (CLONE_VM|CLONE_VFORK):
                                    the new process runs the steps after this one and execs the program; this process
                                    then execs str with argv {str, "<pid of the program>"}: the init that forwards
                                    signals, reaps orphans and exits with the program's status (128+N for signal N).

@@ -630,7 +630,10 @@ static _Noreturn void run_init(child_state *s, uint32_t i)
     } while (v > 0);
     const char *argv[3] = {st->str, p, 0};
     const char *envp[1] = {0};
-    long r = fl_execve(st->str, argv, envp);
+    /* By the fd the parent opened before any mount could hide the file (a /tmp covered by the sandbox's tmpfs),
+       else by path */
+    long r = st->a >= 0 ? FL_SYS5(__NR_execveat, (int)st->a, "", argv, envp, FL_AT_EMPTY_PATH)
+                        : fl_execve(st->str, argv, envp);
     /* No init: the program must not run on unsupervised (outside a new pid namespace nothing would end it) */
     fl_kill(pid, SIGKILL);
     fail(s, r, (int32_t)i, 0);

@@ -342,7 +342,7 @@ internal static class IsolationPlanner
     }
 
     /// <summary>The init step (the path of forklift-init next to the native library).</summary>
-    public static PlanStep Init(string initPath) => PlanStep.Of(SpawnOp.Init, str: initPath);
+    public static PlanStep Init(string initPath, int initFd) => PlanStep.Of(SpawnOp.Init, a: initFd, str: initPath);
 
     private static PlanStep Mount(string source, string target, string fstype, string data, long flags) =>
         new(SpawnOp.Mount, flags, 0, 0, target, default, null) { Data = source + "\0" + fstype + "\0" + data };

@@ -255,7 +255,16 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             }
 
             var inputs = SpawnInputs.Capture(_system.GetParentPid());
-            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync, joinFds);
+            int initFd = -1;
+            if (c.Isolation.UsesInit)
+            {
+                // opened here, before any mount of the child's could cover the file; the child execs it by fd
+                initFd = Isolation.ProcFiles.Open(inputs.InitPath, 0x80000 /* O_RDONLY|O_CLOEXEC */, 0);
+                if (initFd < 0)
+                    throw new SpawnException("Init", (Errno)(-initFd), inputs.InitPath, SpawnHints.ForStep(SpawnOp.Init, (Errno)(-initFd)), c.ToString());
+                (toClose ??= []).Add(initFd);
+            }
+            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync, joinFds, initFd);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
             if (_system.Spawn(plan.Native, &result) != 0)

@@ -96,7 +96,7 @@ internal static class SpawnPlanBuilder
          "CapabilityBounding", "Credentials", "Capabilities", "WorkingDirectory", "Files", "Terminal", "Signals", "ParentDeath", "NoNewPrivileges"];
 
     public static PlanModel Build(Command c, SpawnInputs inputs, IReadOnlyDictionary<int, int> parentFds, bool sync,
-        IReadOnlyList<int>? joinFds = null)
+        IReadOnlyList<int>? joinFds = null, int initFd = -1)
     {
         var steps = new StepList();
         var iso = c.Isolation;
@@ -147,7 +147,7 @@ internal static class SpawnPlanBuilder
                         b: (cloneFlags & (ulong)CloneFlags.NewPid) != 0 || sibling ? 0 : inputs.ProcessId));
                     break;
                 case "Init" when iso.UsesInit:
-                    steps.Add(Isolation.IsolationPlanner.Init(inputs.InitPath));
+                    steps.Add(Isolation.IsolationPlanner.Init(inputs.InitPath, initFd));
                     break;
                 case "CapabilityBounding" when iso.Capabilities is not null:
                     Isolation.IsolationPlanner.AddCapabilityBounding(ref steps, c, inputs.LastCapability);

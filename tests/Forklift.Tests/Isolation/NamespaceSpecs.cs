@@ -127,3 +127,65 @@ public sealed class NamespaceSpecs
         Assert.True(uptime > 2000 * 86400, $"boottime offset applied: uptime {uptime}");
     }
 }
+
+/// <summary>Mount operations, joins by fd, and capabilities kept across a uid change, on the real kernel.</summary>
+public sealed class IsolationOperationSpecs
+{
+    [KernelFact]
+    public async Task Remount_read_only_and_mkdir_inside_a_tmpfs()
+    {
+        var command = new Command("/bin/sh").WithArguments("-c",
+            "test -d /tmp/made/deep && echo made; if touch /tmp/ro/x 2>/dev/null; then echo ro=no; else echo ro=yes; fi; touch /tmp/made/deep/f && echo rw")
+            .WithIsolation(new Forklift.Isolation.Isolation
+            {
+                NewNamespaces = Namespaces.User | Namespaces.Mount,
+                UserMapping = UserNamespaceMapping.RootToCaller(0, 0),
+                Mounts =
+                [
+                    new MountOperation.Tmpfs("/tmp", 1 << 20),
+                    new MountOperation.MakeDirectory("/tmp/made/deep"),
+                    new MountOperation.Tmpfs("/tmp/ro"),
+                    new MountOperation.RemountReadOnly("/tmp/ro"),
+                ],
+            });
+        var result = await command.ExecuteBufferedAsync();
+        Assert.True(result.ExitStatus.Succeeded, result.StandardError);
+        Assert.Equal("made\nro=yes\nrw\n", result.StandardOutput);
+    }
+
+    [KernelFact]
+    public async Task Join_by_an_open_namespace_fd()
+    {
+        using var holder = Forklift.Processes.ProcessLauncher.Default.Start(new Command("/bin/sleep").WithArguments("30")
+            .WithIsolation(new Forklift.Isolation.Isolation { NewNamespaces = Namespaces.Uts, Hostname = "by-fd" }));
+        try
+        {
+            using var ns = File.OpenHandle($"/proc/{holder.Pid}/ns/uts");
+            var result = await new Command("/bin/hostname")
+                .WithIsolation(new Forklift.Isolation.Isolation { Joins = [NamespaceJoin.FromHandle(Namespaces.Uts, ns)] })
+                .ExecuteBufferedAsync();
+            Assert.True(result.ExitStatus.Succeeded, result.StandardError);
+            Assert.Equal("by-fd\n", result.StandardOutput);
+        }
+        finally
+        {
+            holder.Kill();
+            await holder.WaitForExitAsync();
+        }
+    }
+
+    [KernelFact]
+    public async Task A_kept_capability_survives_a_uid_change_through_the_ambient_set()
+    {
+        Assert.True(Forklift.Rules.Capabilities.TryParse("CAP_NET_BIND_SERVICE", out ulong keep, out _));
+        var result = await new Command("/bin/sh").WithArguments("-c", "id -u; grep -E 'CapEff|CapAmb|CapBnd' /proc/self/status | cut -f2")
+            .WithUser(65534).WithGroup(65534).WithSupplementaryGroups()
+            .WithIsolation(new Forklift.Isolation.Isolation { Capabilities = CapabilityPolicy.KeepOnly(keep) })
+            .ExecuteBufferedAsync();
+        Assert.True(result.ExitStatus.Succeeded, result.StandardError);
+        var lines = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("65534", lines[0]);
+        foreach (var set in lines.Skip(1))
+            Assert.Equal(keep.ToString("x16"), set);
+    }
+}
