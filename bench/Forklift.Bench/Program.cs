@@ -7,7 +7,7 @@ namespace Forklift.Bench;
 
 /// <summary>
 /// Forklift's benchmarks, run side by side in one process and printed with ratios.
-/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules|spawn [--json]</c>
+/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules|spawn|spawn-alloc|sandbox [--json]</c>
 /// </summary>
 public static class Program
 {
@@ -23,8 +23,10 @@ public static class Program
                 return SpawnBench.Run(args);
             case "spawn-alloc":
                 return SpawnAllocBench.Run(args);
+            case "sandbox":
+                return SandboxBench.Run(args);
             default:
-                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn, spawn-alloc)");
+                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn, spawn-alloc, sandbox)");
                 return 2;
         }
     }
