@@ -36,8 +36,11 @@ public static unsafe partial class SandboxBench
     /// <summary>One way to run /bin/true; <see cref="Once"/> returns the microseconds from start to exit.</summary>
     private sealed record Contender(string Key, string Label, Func<double> Once);
 
-    /// <summary>Medians and quartiles of one contender in one group.</summary>
-    private sealed record Figure(string Key, string Label, double Median, double P25, double P75, int Samples);
+    /// <summary>Medians and quartiles of one contender in one group, and its samples in round order (for paired statistics).</summary>
+    private sealed record Figure(string Key, string Label, double Median, double P25, double P75, List<double> Samples);
+
+    /// <summary>A ratio a/b of two contenders of one group: of the medians, and the median of the per-round ratios.</summary>
+    private sealed record Ratio(string Name, double OfMedians, double Paired, string Target);
 
     public static int Run(string[] args)
     {
@@ -150,36 +153,42 @@ public static unsafe partial class SandboxBench
         var ns = Measure(nsContenders, nsRounds, 20, TimeSpan.FromSeconds(10), out int nsDone);
         double seconds = sw.Elapsed.TotalSeconds;
 
+        // The added cost of a namespace: the median over rounds of (with it - without it) in the same round, so a
+        // round that the machine slowed as a whole cancels out
         var table = new List<(string Name, double Forklift, double ForkliftAdded, double Raw, double RawAdded)>();
-        double fNone = ns["ns:none"].Median, rNone = ns["raw:0"].Median;
+        var fNone = ns["ns:none"];
+        var rNone = ns["raw:0"];
         foreach (var (name, _, flags, _) in perNamespace)
         {
-            double f = ns["ns:" + name].Median, r = ns["raw:" + flags.ToString(CultureInfo.InvariantCulture)].Median;
-            table.Add((name, f, f - fNone, r, r - rNone));
+            var f = ns["ns:" + name];
+            var r = ns["raw:" + flags.ToString(CultureInfo.InvariantCulture)];
+            table.Add((name, f.Median, PairedMedian(f, fNone, (a, b) => a - b), r.Median, PairedMedian(r, rNone, (a, b) => a - b)));
         }
 
         double Med(Dictionary<string, Figure> g, string key) => g.TryGetValue(key, out var f) ? f.Median : double.NaN;
-        var ratios = new List<(string Name, double Value, string Target)>
+        var ratios = new List<Ratio>();
+        void Add(Dictionary<string, Figure> g, string a, string b, string target = "")
         {
-            ("forklift_six / raw_clone3", Med(main, "forklift_six") / Med(main, "raw_clone3"), "<= 1.15"),
-            ("forklift_preset / raw_clone3", Med(main, "forklift_preset") / Med(main, "raw_clone3"), ""),
-            ("forklift_preset_cgroup / raw_clone3", Med(main, "forklift_preset_cgroup") / Med(main, "raw_clone3"), ""),
-            ("forklift_six_init_lo / raw_clone3", Med(main, "forklift_six_init_lo") / Med(main, "raw_clone3"), ""),
-            ("bwrap / forklift_preset", Med(main, "bwrap") / Med(main, "forklift_preset"), ">= 2"),
-            ("bwrap / forklift_preset_cgroup", Med(main, "bwrap") / Med(main, "forklift_preset_cgroup"), ">= 2"),
-            ("unshare_rpf_proc / forklift_preset", Med(main, "unshare_rpf_proc") / Med(main, "forklift_preset"), ""),
-            ("unshare_all6 / forklift_six", Med(main, "unshare_all6") / Med(main, "forklift_six"), ""),
-            ("crun / forklift_preset", Med(main, "crun") / Med(main, "forklift_preset"), ""),
-            ("forklift_cli / bwrap", Med(cliGroup, "forklift_cli") / Med(cliGroup, "bwrap"), ""),
-            ("forklift_cli / unshare_rpf_proc", Med(cliGroup, "forklift_cli") / Med(cliGroup, "unshare_rpf_proc"), ""),
-            ("forklift_cli / unshare_all6", Med(cliGroup, "forklift_cli") / Med(cliGroup, "unshare_all6"), ""),
-            ("forklift_cli / cli_version", Med(cliGroup, "forklift_cli") / Med(cliGroup, "cli_version"), ""),
-            ("forklift_cli / dotnet_floor", Med(cliGroup, "forklift_cli") / Med(cliGroup, "dotnet_floor"), ""),
-            ("forklift_cli_aot / bwrap", Med(cliGroup, "forklift_cli_aot") / Med(cliGroup, "bwrap"), ""),
-            ("forklift_cli_aot / unshare_rpf_proc", Med(cliGroup, "forklift_cli_aot") / Med(cliGroup, "unshare_rpf_proc"), ""),
-            ("forklift_cli / forklift_cli_aot", Med(cliGroup, "forklift_cli") / Med(cliGroup, "forklift_cli_aot"), ""),
-        };
-        ratios.RemoveAll(r => double.IsNaN(r.Value));
+            if (g.TryGetValue(a, out var fa) && g.TryGetValue(b, out var fb))
+                ratios.Add(new Ratio($"{a} / {b}", fa.Median / fb.Median, PairedMedian(fa, fb, (x, y) => x / y), target));
+        }
+        Add(main, "forklift_six", "raw_clone3", "<= 1.15");
+        Add(main, "forklift_preset", "raw_clone3");
+        Add(main, "forklift_preset_cgroup", "raw_clone3");
+        Add(main, "forklift_six_init_lo", "raw_clone3");
+        Add(main, "bwrap", "forklift_preset", ">= 2");
+        Add(main, "bwrap", "forklift_preset_cgroup", ">= 2");
+        Add(main, "unshare_rpf_proc", "forklift_preset");
+        Add(main, "unshare_all6", "forklift_six");
+        Add(main, "crun", "forklift_preset");
+        Add(cliGroup, "forklift_cli", "bwrap");
+        Add(cliGroup, "forklift_cli", "unshare_rpf_proc");
+        Add(cliGroup, "forklift_cli", "unshare_all6");
+        Add(cliGroup, "forklift_cli", "cli_version");
+        Add(cliGroup, "forklift_cli", "dotnet_floor");
+        Add(cliGroup, "forklift_cli_aot", "bwrap");
+        Add(cliGroup, "forklift_cli_aot", "unshare_rpf_proc");
+        Add(cliGroup, "forklift_cli", "forklift_cli_aot");
 
         if (json)
         {
@@ -193,7 +202,9 @@ public static unsafe partial class SandboxBench
             j.Append("}, \"cli_group_median_us\": {");
             j.AppendJoin(", ", cliGroup.Values.Select(f => string.Create(CultureInfo.InvariantCulture, $"\"{f.Key}\": {f.Median:F1}")));
             j.Append("}, \"ratios\": {");
-            j.AppendJoin(", ", ratios.Select(r => string.Create(CultureInfo.InvariantCulture, $"\"{r.Name}\": {r.Value:F3}")));
+            j.AppendJoin(", ", ratios.Select(r => string.Create(CultureInfo.InvariantCulture, $"\"{r.Name}\": {r.OfMedians:F3}")));
+            j.Append("}, \"paired_ratios\": {");
+            j.AppendJoin(", ", ratios.Select(r => string.Create(CultureInfo.InvariantCulture, $"\"{r.Name}\": {r.Paired:F3}")));
             j.Append("}, \"namespace_cost_us\": {");
             j.AppendJoin(", ", table.Select(t => string.Create(CultureInfo.InvariantCulture,
                 $"\"{JsonName(t.Name)}\": {{\"forklift\": {t.Forklift:F1}, \"forklift_added\": {t.ForkliftAdded:F1}, \"raw\": {t.Raw:F1}, \"raw_added\": {t.RawAdded:F1}}}")));
@@ -216,10 +227,10 @@ public static unsafe partial class SandboxBench
             foreach (var f in cliGroup.Values)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {f.Label,-36} {f.Median,9:F1} [{f.P25,7:F0} {f.P75,7:F0}]  {f.Median / bw,6:F2}x bwrap"));
         }
-        Console.WriteLine("  ratios");
-        foreach (var (name, value, target) in ratios)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {name,-40} {value,6:F2}{(target.Length > 0 ? "   (target " + target + ")" : "")}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  one namespace at a time, {nsDone} interleaved rounds: spawn + wait, and the cost added to none"));
+        Console.WriteLine($"  ratios {"",-34} {"medians",8} {"paired",7}   (paired: the median of the per-round ratios)");
+        foreach (var r in ratios)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {r.Name,-40} {r.OfMedians,8:F2} {r.Paired,7:F2}{(r.Target.Length > 0 ? "   target " + r.Target : "")}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  one namespace at a time, {nsDone} interleaved rounds: spawn + wait (median), and the cost added to none (median of the per-round differences)"));
         Console.WriteLine($"    {"namespace",-24} {"forklift",9} {"added",8}   {"raw C",9} {"added",8}");
         foreach (var t in table)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {t.Name,-24} {t.Forklift,9:F1} {t.ForkliftAdded,8:F1}   {t.Raw,9:F1} {t.RawAdded,8:F1}"));
@@ -249,9 +260,17 @@ public static unsafe partial class SandboxBench
         {
             var a = samples[i].ToArray();
             Array.Sort(a);
-            figures[contenders[i].Key] = new Figure(contenders[i].Key, contenders[i].Label, a[a.Length / 2], a[a.Length / 4], a[a.Length * 3 / 4], a.Length);
+            figures[contenders[i].Key] = new Figure(contenders[i].Key, contenders[i].Label, a[a.Length / 2], a[a.Length / 4], a[a.Length * 3 / 4], samples[i]);
         }
         return figures;
+    }
+
+    /// <summary>The median over rounds of f(a's sample, b's sample) in the same round.</summary>
+    private static double PairedMedian(Figure a, Figure b, Func<double, double, double> f)
+    {
+        var v = a.Samples.Zip(b.Samples, f).ToArray();
+        Array.Sort(v);
+        return v.Length == 0 ? double.NaN : v[v.Length / 2];
     }
 
     private static double Spawn(Command command)
