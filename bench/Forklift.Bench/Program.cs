@@ -7,7 +7,7 @@ namespace Forklift.Bench;
 
 /// <summary>
 /// Forklift's benchmarks, run side by side in one process and printed with ratios.
-/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules|spawn|spawn-alloc|cgroup [--json]</c>
+/// <c>dotnet run -c Release --project bench/Forklift.Bench -- rules|spawn|spawn-alloc|cgroup|sandbox [--json]</c>
 /// </summary>
 public static class Program
 {
@@ -25,8 +25,10 @@ public static class Program
                 return SpawnAllocBench.Run(args);
             case "cgroup":
                 return CgroupBench.Run(args);
+            case "sandbox":
+                return SandboxBench.Run(args);
             default:
-                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn, spawn-alloc, cgroup)");
+                Console.Error.WriteLine($"unknown benchmark '{what}' (known: rules, spawn, spawn-alloc, cgroup, sandbox)");
                 return 2;
         }
     }

@@ -124,7 +124,9 @@ internal static class RunCommand
             ExitStatus status;
             try
             {
-                status = child.WaitForExitAsync().GetAwaiter().GetResult();
+                // The blocking wait is woken by the reactor directly; an await here would start the thread pool
+                // (a worker, a second worker and the gate thread) only to hand the status to this thread
+                status = child.WaitForExit();
             }
             catch (ExitStatusUnavailableException e)
             {
