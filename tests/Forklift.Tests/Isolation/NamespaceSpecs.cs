@@ -189,3 +189,23 @@ public sealed class IsolationOperationSpecs
             Assert.Equal(keep.ToString("x16"), set);
     }
 }
+
+/// <summary>forklift-init is reached even when the child's mounts cover the directory it lives in.</summary>
+public sealed class InitUnderMountsSpecs
+{
+    [KernelFact]
+    public async Task A_tmpfs_over_the_application_directory_does_not_hide_the_init()
+    {
+        string appDir = AppContext.BaseDirectory.TrimEnd('/');
+        var result = await new Command("/bin/sh").WithArguments("-c", "echo $$; ls -A " + appDir + " | wc -l")
+            .WithIsolation(new Forklift.Isolation.Isolation
+            {
+                NewNamespaces = Namespaces.User | Namespaces.Pid | Namespaces.Mount,
+                UserMapping = UserNamespaceMapping.RootToCaller(0, 0),
+                Mounts = [new MountOperation.Tmpfs(appDir)],
+            })
+            .ExecuteBufferedAsync();
+        Assert.True(result.ExitStatus.Succeeded, result.StandardError);
+        Assert.Equal("2\n0\n", result.StandardOutput);
+    }
+}
