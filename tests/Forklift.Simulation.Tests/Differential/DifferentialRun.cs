@@ -7,8 +7,17 @@ using Forklift.Simulation.Scenarios;
 namespace Forklift.Simulation.Tests.Differential;
 
 /// <summary>What one scenario's differential run found.</summary>
-internal sealed record DifferentialOutcome(bool Agreed, string? Unsupported, string? ScenarioError, int Statements,
-    int CallsCompared, int ChecksCompared, int SnapshotsCompared, string Report);
+/// <param name="Agreed">No disagreement was found (in the statements that ran).</param>
+/// <param name="ModelFailures">The scenario's own expectations and checks that failed on the model.</param>
+/// <param name="Unsupported">Why the run stopped early: a statement with no real twin.</param>
+/// <param name="ScenarioError">A scenario error (a call from a task that cannot make one).</param>
+/// <param name="Statements">Statements run on both machines.</param>
+/// <param name="CallsCompared">Call results (and completions) compared.</param>
+/// <param name="ChecksCompared">Checks evaluated on both machines.</param>
+/// <param name="SnapshotsCompared">Machine snapshots compared (one per statement).</param>
+/// <param name="Report">Both traces side by side, the differences, and the scenario.</param>
+internal sealed record DifferentialOutcome(bool Agreed, IReadOnlyList<string> ModelFailures, string? Unsupported, string? ScenarioError,
+    int Statements, int CallsCompared, int ChecksCompared, int SnapshotsCompared, string Report);
 
 /// <summary>
 /// Runs one scenario on the simulated kernel and on the real kernel in lockstep, statement by statement: each call
@@ -55,7 +64,7 @@ internal sealed partial class DifferentialRun : IDisposable
         }
         catch (ScenarioException e)
         {
-            return new DifferentialOutcome(false, null, e.Message, 0, 0, 0, 0, e.Message + "\n" + text);
+            return new DifferentialOutcome(false, [], null, e.Message, 0, 0, 0, 0, e.Message + "\n" + text);
         }
         using var run = new DifferentialRun(text, session, RealMachine.Start());
         return run.Execute();
@@ -88,7 +97,7 @@ internal sealed partial class DifferentialRun : IDisposable
             Finish();
         }
         bool agreed = _problem.Length == 0;
-        return new DifferentialOutcome(agreed, _unsupported, scenarioError, done, _calls, _checks, _snapshots, Report(scenarioError));
+        return new DifferentialOutcome(agreed, _sim.Result.Failures, _unsupported, scenarioError, done, _calls, _checks, _snapshots, Report(scenarioError));
     }
 
     // One statement on both machines; false stops the run.
@@ -268,6 +277,10 @@ internal sealed partial class DifferentialRun : IDisposable
         if (!answered)
         {
             return "(no reply)";
+        }
+        for (int i = 0; i < 3 && actor.Inbox.Count == 0; i++)
+        {
+            _real.Pump(TimeSpan.Zero); // a reply sent just before the task died or stopped
         }
         if (actor.Inbox.Count == 0)
         {
@@ -494,6 +507,10 @@ internal sealed partial class DifferentialRun : IDisposable
         if (_unsupported is not null)
         {
             sb.AppendLine("not run on Linux: " + _unsupported);
+        }
+        foreach (var f in _sim.Result.Failures)
+        {
+            sb.AppendLine("the scenario's own check failed on the model: " + f);
         }
         int w1 = Math.Min(60, _rows.Count == 0 ? 10 : _rows.Max(r => r.Statement.Length));
         int w2 = Math.Min(44, _rows.Count == 0 ? 10 : _rows.Max(r => r.Model.Length));

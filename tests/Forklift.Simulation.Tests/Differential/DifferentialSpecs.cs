@@ -1,27 +1,38 @@
+using System.Diagnostics;
 using Xunit.Abstractions;
 
 namespace Forklift.Simulation.Tests.Differential;
 
+/// <summary>
+/// The simulated kernel against Linux: hand-written scenarios for each rule the model claims (Scenarios/Linux),
+/// run on both machines in lockstep; every call result, completion, check and machine snapshot must agree, and
+/// the scenario's own expectations must hold on the model.
+/// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class DifferentialSpecs(ITestOutputHelper output)
 {
-    [LinuxRootFact]
-    public void Smoke()
+    public static TheoryData<string> Files()
     {
-        var o = DifferentialRun.Run("""
-            init: fork -> a expect 2
-            a: getpid expect 2
-            a: getppid expect 1
-            a: fork -> b
-            init: wait4 -1 WNOHANG expect 0
-            a: exit 3
-            check b parent init
-            init: wait4 $a 0 expect $a
-            b: kill $b SIGKILL
-            init: wait4 -1 0
-            init: wait4 -1 0 expect ECHILD
-            """);
-        output.WriteLine(o.Report);
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Scenarios", "Linux"), "*.scn").Order(StringComparer.Ordinal))
+        {
+            data.Add(Path.GetFileName(f));
+        }
+        return data;
+    }
+
+    [LinuxRootTheory]
+    [MemberData(nameof(Files))]
+    public void The_model_and_Linux_agree_on(string file)
+    {
+        var sw = Stopwatch.StartNew();
+        var o = DifferentialRun.Run(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Scenarios", "Linux", file)));
+        output.WriteLine($"{file}: {o.Statements} statements, {o.CallsCompared} calls, {o.ChecksCompared} checks, {o.SnapshotsCompared} snapshots compared in {sw.ElapsedMilliseconds} ms");
+
         Assert.True(o.Agreed, o.Report);
+        Assert.Null(o.Unsupported);
+        Assert.Null(o.ScenarioError);
+        Assert.Empty(o.ModelFailures);
+        Assert.True(o.ChecksCompared + o.CallsCompared >= 10, "the scenario compares too little");
     }
 }

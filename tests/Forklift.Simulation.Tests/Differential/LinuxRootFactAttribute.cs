@@ -6,15 +6,26 @@ namespace Forklift.Simulation.Tests.Differential;
 /// </summary>
 public sealed class LinuxRootFactAttribute : FactAttribute
 {
-    public LinuxRootFactAttribute()
+    public LinuxRootFactAttribute() => Skip = LinuxRoot.SkipReason;
+}
+
+/// <summary>The same for theories.</summary>
+public sealed class LinuxRootTheoryAttribute : TheoryAttribute
+{
+    public LinuxRootTheoryAttribute() => Skip = LinuxRoot.SkipReason;
+}
+
+internal static class LinuxRoot
+{
+    public static string? SkipReason
     {
-        if (!OperatingSystem.IsLinux() || !System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.Equals(System.Runtime.InteropServices.Architecture.X64))
+        get
         {
-            Skip = "needs Linux on x86-64 (the agent is x86-64 code)";
-        }
-        else if (!Environment.IsPrivilegedProcess)
-        {
-            Skip = "needs root: every scenario runs in a new pid and mount namespace";
+            if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+            {
+                return "needs Linux on x86-64 (the agent is x86-64 code)";
+            }
+            return Environment.IsPrivilegedProcess ? null : "needs root: every scenario runs in a new pid and mount namespace";
         }
     }
 }
