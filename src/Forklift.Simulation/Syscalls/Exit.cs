@@ -67,6 +67,13 @@ public sealed partial class SimKernel
         var g = t.Group;
         bool groupDead = --g.Live == 0;
         t.ExitCode = code;
+        // synchronize_group_exit (kernel/exit.c, 5.17+): the last thread to exit, with no group exit under way,
+        // makes one with its own code, so a leader that exited first reports the last thread's status.
+        if (groupDead && !g.GroupExit)
+        {
+            g.GroupExit = true;
+            g.GroupExitCode = code;
+        }
         if (t.State is TaskState.VforkWait or TaskState.Stopped)
         {
             t.State = TaskState.Running;
