@@ -510,7 +510,8 @@ static _Noreturn void fa_loop(int ch, int index)
 /* pid 1 of the scenario's pid namespace: its own /proc, a session, the model's initial fs and fd state. */
 static _Noreturn void fa_root(void)
 {
-    fl_prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the launcher dies, the namespace goes with this init */
+    /* No parent-death signal here: the model's init has none, and scenarios read it. The coordinator kills this
+       init (and so the namespace) when a run ends; if the coordinator dies, every agent reads EOF and exits. */
     if (FL_SYS5(__NR_mount, 0, "/", 0, FA_MS_REC | FA_MS_PRIVATE, 0) < 0) fa_die(FA_EXIT_SETUP);
     if (FL_SYS5(__NR_mount, "proc", "/proc", "proc", FA_MS_NOSUID | FA_MS_NODEV | FA_MS_NOEXEC, 0) < 0)
         fa_die(FA_EXIT_SETUP);

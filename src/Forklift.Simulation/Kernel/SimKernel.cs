@@ -375,7 +375,7 @@ public sealed partial class SimKernel
         var forChildren = t.Ns.PidForChildren;
         var userNs = cred.UserNs;
         int owned = 0;
-        for (int level = active.Level; level >= 0 && active.AncestorAt(level).Owner is { } o && userNs.IsSameOrDescendantOf(o); level--)
+        for (int level = active.Level; level >= 0 && active.AncestorAt(level).Owner is { } o && o.IsSameOrDescendantOf(userNs); level--)
         {
             owned++;
         }

@@ -127,7 +127,11 @@ public sealed partial class SimKernel
                 {
                     Emit($"{Label(parent)}: released from vfork by {Label(t)}");
                 }
-                Completed(parent, "vfork", SysResult.Success(t.Pid.NrIn(parent.Pid.Ns)));
+                // A parent that is being killed never returns from the call (it dies on its way out).
+                if (!parent.Group.GroupExit)
+                {
+                    Completed(parent, "vfork", SysResult.Success(t.Pid.NrIn(parent.Pid.Ns)));
+                }
                 // Signals that arrived while it waited are delivered now.
                 if (parent.Group.Pending != 0)
                 {

@@ -248,10 +248,12 @@ public sealed partial class SimKernel
         {
             Emit($"{Label(target)}: {Signals.Name(sig)}" + (sender is null ? " from the kernel" : $" from {Label(sender)}"));
         }
-        // complete_signal: a fatal signal (default action terminate, not handled) kills the group at once.
+        // complete_signal: a fatal signal (default action terminate, not handled) kills the group at once, if
+        // a thread wants it: wants_signal refuses a stopped task for anything but SIGKILL, so a stopped process
+        // keeps the signal pending and dies of it only once continued.
         var action = target.Sighand.Get(sig);
         bool fatal = action == SignalAction.Default && ((StopMask | IgnoreMask) & Bit(sig)) == 0;
-        if (fatal && (CoredumpMask & Bit(sig)) == 0)
+        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || !g.StopStopped))
         {
             g.GroupExit = true;
             g.GroupExitCode = sig;
@@ -342,12 +344,30 @@ public sealed partial class SimKernel
         }
     }
 
-    // A handled signal interrupts a wait or a sleep (EINTR; SA_RESTART is not modelled).
+    // A handled signal interrupts a wait or a sleep (EINTR; SA_RESTART is not modelled). A woken do_wait scans
+    // the children again before it looks at signals: a child to report (or none left, ECHILD) wins over EINTR.
     private void InterruptBlocked(SimTask t)
     {
         if (t.Block is not { } b)
         {
             return;
+        }
+        if (b.Kind == BlockKind.Wait)
+        {
+            var found = WaitOnce(t, b.IdType, b.WaitPid, b.Options, b.Waitid, out var info, out bool eligible);
+            if (found.HasValue || !eligible)
+            {
+                t.Block = null;
+                t.Group.Waiters--;
+                var done = found ?? SysResult.Fail(Errno.ECHILD);
+                Completed(t, b.Waitid ? "waitid" : "wait4", done, info);
+                t.Program?.Resume(done, info);
+                if (t.Program is not null)
+                {
+                    Schedule(t, Now);
+                }
+                return;
+            }
         }
         if (b.Kind == BlockKind.Wait)
         {

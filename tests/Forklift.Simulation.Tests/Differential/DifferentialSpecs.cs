@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text;
 using Xunit.Abstractions;
 
 namespace Forklift.Simulation.Tests.Differential;
@@ -34,5 +36,57 @@ public class DifferentialSpecs(ITestOutputHelper output)
         Assert.Null(o.ScenarioError);
         Assert.Empty(o.ModelFailures);
         Assert.True(o.ChecksCompared + o.CallsCompared >= 10, "the scenario compares too little");
+    }
+
+    /// <summary>Generated scenarios per run.</summary>
+    private const int GeneratedCount = 120;
+
+    /// <summary>The seed: FORKLIFT_SEED when set (to replay a run), else a fresh one; always printed.</summary>
+    private static int Seed() =>
+        int.TryParse(Environment.GetEnvironmentVariable("FORKLIFT_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int s)
+            ? s : Random.Shared.Next();
+
+    [LinuxRootFact]
+    public void The_model_and_Linux_agree_on_generated_scenarios()
+    {
+        int seed = Seed();
+        var gen = new ScenarioGenerator(seed);
+        var sw = Stopwatch.StartNew();
+        int statements = 0, calls = 0, checks = 0, snapshots = 0, stopped = 0;
+        var failures = new StringBuilder();
+        int disagreements = 0;
+        // FORKLIFT_SCENARIO=N runs only scenario N of the seed, with its whole report.
+        int only = int.TryParse(Environment.GetEnvironmentVariable("FORKLIFT_SCENARIO"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n : -1;
+        for (int i = only < 0 ? 0 : only; i < (only < 0 ? GeneratedCount : only + 1); i++)
+        {
+            string text = gen.Generate(i);
+            var o = DifferentialRun.Run(text);
+            statements += o.Statements;
+            calls += o.CallsCompared;
+            checks += o.ChecksCompared;
+            snapshots += o.SnapshotsCompared;
+            if (!o.Agreed || o.Unsupported is not null || o.ScenarioError is not null || o.ModelFailures.Count > 0)
+            {
+                disagreements++;
+                string first = o.Report.Split('\n').Skip(1).FirstOrDefault() ?? "";
+                output.WriteLine($"scenario {i}: {first}");
+                if (Environment.GetEnvironmentVariable("FORKLIFT_DIFF_LOG") is { Length: > 0 } log)
+                {
+                    File.AppendAllText(log, $"=== seed {seed}, scenario {i} ===\n{o.Report}\n");
+                }
+                if (disagreements <= 3 || only >= 0)
+                {
+                    failures.AppendLine(CultureInfo.InvariantCulture, $"=== seed {seed}, scenario {i} ===").AppendLine(o.Report);
+                }
+            }
+            if (o.Unsupported is not null)
+            {
+                stopped++;
+            }
+        }
+        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {GeneratedCount} scenarios, {statements} statements, {calls} calls, {checks} checks, {snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {disagreements} disagreement(s)");
+        Assert.True(disagreements == 0, $"seed {seed}: {disagreements} of {GeneratedCount} scenarios disagree (FORKLIFT_SEED={seed} replays)\n{failures}");
+        Assert.Equal(0, stopped);
+        Assert.True(only >= 0 || calls > 1000, $"only {calls} calls compared");
     }
 }

@@ -245,7 +245,16 @@ internal sealed partial class RealMachine : IDisposable
         if (m.NsTid != m.NsPid)
         {
             hostTid = 0;
-            foreach (var dir in Directory.EnumerateDirectories($"/proc/{hostTgid}/task"))
+            string[] dirs;
+            try
+            {
+                dirs = Directory.GetDirectories($"/proc/{hostTgid}/task");
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return; // the process is already gone (an exec'd agent that exits at once): nothing to identify
+            }
+            foreach (var dir in dirs)
             {
                 int tid = int.Parse(Path.GetFileName(dir), CultureInfo.InvariantCulture);
                 var st = ProcStatus.Read(tid);
@@ -260,7 +269,14 @@ internal sealed partial class RealMachine : IDisposable
                 throw new InvalidOperationException($"task {t.Name}: no thread with id {m.NsTid} in host process {hostTgid}");
             }
         }
-        var status = ProcStatus.Read(hostTid) ?? throw new InvalidOperationException($"task {t.Name}: /proc/{hostTid} is gone");
+        if (ProcStatus.Read(hostTid) is not { } status)
+        {
+            if (t.HostTid == 0)
+            {
+                throw new InvalidOperationException($"task {t.Name}: /proc/{hostTid} is gone before its first hello was read");
+            }
+            return; // gone already (reaped at once after an exec that exits): its ids stay as they were
+        }
         if (t == Root)
         {
             _rootLevel = status.NsPid.Length - 1;
