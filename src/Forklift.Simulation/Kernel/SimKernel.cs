@@ -16,6 +16,13 @@ public sealed record SimKernelOptions
     public int ThreadsMax { get; init; } = int.MaxValue;
     /// <summary>The real, effective and saved uid of the first task.</summary>
     public uint InitUid { get; init; }
+    /// <summary>
+    /// The first task stands for the init of a pid namespace below the machine's own (a container's init; the
+    /// differential tests run scenarios that way on Linux) rather than for the global init: the kernel's
+    /// <c>is_global_init</c> is false for it, so a child of it links its process group to the session
+    /// (will_become_orphaned_pgrp). Its exit still stops the model (it has no parent to report to).
+    /// </summary>
+    public bool InitInChildNamespace { get; init; }
 }
 
 /// <summary>

@@ -119,6 +119,17 @@ public static class ScenarioRunner
                 case "pid_max": o = o with { PidMax = int.Parse(v, CultureInfo.InvariantCulture) }; break;
                 case "threads_max": o = o with { ThreadsMax = int.Parse(v, CultureInfo.InvariantCulture) }; break;
                 case "uid": o = o with { InitUid = uint.Parse(v, CultureInfo.InvariantCulture) }; break;
+                case "init":
+                    o = o with
+                    {
+                        InitInChildNamespace = v switch
+                        {
+                            "global" => false,
+                            "namespace" => true,
+                            _ => throw new ScenarioException(st.Line, "init=global or init=namespace"),
+                        },
+                    };
+                    break;
                 case "version":
                     if (!KernelVersion.TryParse(v, out var ver))
                     {
@@ -126,7 +137,7 @@ public static class ScenarioRunner
                     }
                     o = o with { Kernel = ver };
                     break;
-                default: throw new ScenarioException(st.Line, $"unknown kernel setting '{k}' (pid_max, threads_max, uid, version)");
+                default: throw new ScenarioException(st.Line, $"unknown kernel setting '{k}' (pid_max, threads_max, uid, version, init)");
             }
         }
         return o;

@@ -56,11 +56,15 @@ public sealed partial class SimKernel
         t.Exiting = true;
         t.Generation++;
         t.Program = null;
-        if (t.Block is not null)
+        if (t.Block is { } b)
         {
-            if (t.Block.Kind == BlockKind.Wait)
+            if (b.Kind == BlockKind.Wait)
             {
+                // Woken by the fatal signal inside do_wait, the task scans its children once more before it sees
+                // the signal: a child that is reportable now is reaped (the result is never returned).
+                t.Block = null;
                 t.Group.Waiters--;
+                WaitOnce(t, b.IdType, b.WaitPid, b.Options, b.Waitid, out _, out _);
             }
             t.Block = null;
         }

@@ -332,7 +332,7 @@ public sealed partial class SimKernel
             if ((StopMask & Bit(sig)) != 0)
             {
                 // The terminal stop signals are discarded in an orphaned process group.
-                if (sig != SigStop && IsPgrpOrphaned(g.Pgrp, null))
+                if (sig != SigStop && IsPgrpOrphaned(g.Pgrp, null, GlobalInit))
                 {
                     continue;
                 }
@@ -425,7 +425,10 @@ public sealed partial class SimKernel
     }
 
     // will_become_orphaned_pgrp (kernel/exit.c): no member has a parent in another group of the same session.
-    private static bool IsPgrpOrphaned(SimPid pgrp, SimTask? ignored)
+    // is_global_init's task: the model's init, unless it stands for a namespace's init (SimKernelOptions).
+    private SimTask? GlobalInit => Options.InitInChildNamespace ? null : Init;
+
+    private static bool IsPgrpOrphaned(SimPid pgrp, SimTask? ignored, SimTask? globalInit)
     {
         for (var p = pgrp.PgrpHead; p is not null; p = p.PgrpNext)
         {
@@ -434,7 +437,7 @@ public sealed partial class SimKernel
                 continue;
             }
             var rp = p.RealParent;
-            if (rp is null || (rp.Pid.Level == 0 && rp.Pid.Nr == 1))
+            if (rp is null || rp.Group == globalInit?.Group)
             {
                 continue;
             }
@@ -492,7 +495,7 @@ public sealed partial class SimKernel
         {
             return;
         }
-        if (!IsPgrpOrphaned(pgrp, ignored) || !HasStoppedJobs(pgrp))
+        if (!IsPgrpOrphaned(pgrp, ignored, GlobalInit) || !HasStoppedJobs(pgrp))
         {
             return;
         }

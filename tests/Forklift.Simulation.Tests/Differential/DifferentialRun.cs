@@ -38,6 +38,7 @@ internal sealed partial class DifferentialRun : IDisposable
     private readonly Dictionary<string, RealTask> _realTasks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _simBlocked = new(StringComparer.Ordinal);
     private readonly Dictionary<RealTask, string> _deferred = [];
+    private readonly Dictionary<RealTask, string> _mayComplete = [];
     private readonly List<(int Line, string Statement, string Model, string Linux, bool Differ)> _rows = [];
     private readonly StringBuilder _problem = new();
     private int _calls, _checks, _snapshots;
@@ -59,6 +60,12 @@ internal sealed partial class DifferentialRun : IDisposable
     {
         Scenario scenario;
         ScenarioSession session;
+        // On Linux the scenario's init is pid 1 of a namespace below the host's: the model is told so, unless the
+        // scenario says otherwise.
+        if (!text.Contains("kernel init=", StringComparison.Ordinal))
+        {
+            text = "kernel init=namespace\n" + text;
+        }
         try
         {
             scenario = Scenario.Parse(text);
@@ -372,7 +379,11 @@ internal sealed partial class DifferentialRun : IDisposable
             }
             if (SimKernel.Describe(c.Task) is "zombie" or "reaped" or "exiting")
             {
-                continue; // it died before returning to user space: nothing is reported
+                // It died in the same statement: on Linux it may return first (the release and the fatal signal
+                // race), or not.
+                _mayComplete[_realTasks[name]] = ResultText(c.Call is "wait4" or "waitid" ? c.Call : "vfork",
+                    c.Result.Ok ? c.Result.Value : -(long)c.Result.Errno, c.Wait.Status, c.Wait);
+                continue;
             }
             string call = c.Call is "wait4" or "waitid" ? c.Call : "vfork";
             string model = c.Result.Blocked ? "blocked" : ResultText(call, c.Result.Ok ? c.Result.Value : -(long)c.Result.Errno, c.Wait.Status, c.Wait);
@@ -416,7 +427,7 @@ internal sealed partial class DifferentialRun : IDisposable
         for (int i = _real.Completions.Count - 1; i >= 0; i--)
         {
             var (task, m) = _real.Completions[i];
-            if (!_deferred.Remove(task, out var model))
+            if (!_deferred.Remove(task, out var model) && !_mayComplete.Remove(task, out model))
             {
                 continue;
             }

@@ -31,8 +31,10 @@ internal sealed class ScenarioGenerator(int seed)
 
     private sealed class One(Random rng)
     {
-        private readonly ScenarioSession _sim = new(Scenario.Parse(""), null);
-        private readonly StringBuilder _text = new();
+        // As the scenario will run on Linux: its init is pid 1 of a namespace below the host's.
+        private const string Settings = "kernel init=namespace\n";
+        private readonly ScenarioSession _sim = new(Scenario.Parse(Settings), null);
+        private readonly StringBuilder _text = new(Settings);
         private readonly List<string> _names = ["init"];
         private readonly List<ulong> _addresses = [];
         private int _line;
@@ -80,7 +82,7 @@ internal sealed class ScenarioGenerator(int seed)
                 return;
             }
             var st = Scenario.Parse(line).Statements[0];
-            st = st with { Line = ++_line };
+            st = st with { Line = ++_line + 1 };
             try
             {
                 _sim.Execute(st);
