@@ -243,6 +243,7 @@ public sealed partial class SimKernel
         {
             return;
         }
+        ulong pendingBefore = g.Pending;
         g.Pending |= Bit(sig);
         if (Tracing)
         {
@@ -253,7 +254,7 @@ public sealed partial class SimKernel
         // keeps the signal pending and dies of it only once continued.
         var action = target.Sighand.Get(sig);
         bool fatal = action == SignalAction.Default && ((StopMask | IgnoreMask) & Bit(sig)) == 0;
-        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || !g.StopStopped))
+        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || AnyThreadWants(g, sender, pendingBefore)))
         {
             g.GroupExit = true;
             g.GroupExitCode = sig;
@@ -268,6 +269,26 @@ public sealed partial class SimKernel
             return;
         }
         Defer(DeferredKind.Signal, g.Leader, 0);
+    }
+
+    // wants_signal (kernel/signal.c) for a fatal signal other than SIGKILL: a thread takes it unless it is exiting,
+    // stopped, or asleep with a signal already pending (task_sigpending, and not running: only the sender runs).
+    // A sleeping task with a pending signal has been woken by it already, and dies of the fatal one anyway; not
+    // so a vfork parent (TASK_KILLABLE, woken only by SIGKILL), which keeps the signal until the vfork completes.
+    private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore)
+    {
+        if (g.StopStopped)
+        {
+            return false;
+        }
+        for (var t = g.FirstThread; t is not null; t = t.NextThread)
+        {
+            if (!t.Exiting && (t.State != TaskState.VforkWait || pendingBefore == 0 || t == sender))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     // sig_ignored / sig_task_ignored: an ignored disposition, or a default one that ignores; an init ignores
