@@ -674,18 +674,72 @@ public sealed partial class SimKernel
         {
             while (_deferred.TryDequeue(out var d))
             {
-                switch (d.Kind)
-                {
-                    case DeferredKind.Signal: DeliverPending(d.Task); break;
-                    case DeferredKind.Wake: RetryBlocked(d.Task); break;
-                    case DeferredKind.ZapDone: ZapDone(d.Task); break;
-                    case DeferredKind.Exit: if (!d.Task.Exiting) { DoExit(d.Task, d.Arg); } break;
-                }
+                RunDeferred(d);
             }
         }
         finally
         {
             _draining = false;
+        }
+    }
+
+    private void RunDeferred(Deferred d)
+    {
+        switch (d.Kind)
+        {
+            case DeferredKind.Signal: DeliverPending(d.Task); break;
+            case DeferredKind.Wake: RetryBlocked(d.Task); break;
+            case DeferredKind.ZapDone: ZapDone(d.Task); break;
+            case DeferredKind.Exit: if (!d.Task.Exiting) { DoExit(d.Task, d.Arg); } break;
+        }
+    }
+
+    // Runs now the deferred work of the tasks in `ns` and below (what the SIGKILLs of zap_pid_ns_processes set
+    // off), and what that work defers for them in turn; the other tasks' work keeps its place and order, before
+    // the work deferred meanwhile for tasks outside.
+    internal void RunDeferredIn(PidNamespace ns)
+    {
+        bool was = _draining;
+        _draining = true;
+        var kept = new List<Deferred>();
+        try
+        {
+            while (_deferred.Count > 0)
+            {
+                var batch = _deferred.ToArray();
+                _deferred.Clear();
+                bool any = false;
+                foreach (var d in batch)
+                {
+                    if (d.Task.Pid.Ns.IsSameOrDescendantOf(ns))
+                    {
+                        RunDeferred(d);
+                        any = true;
+                    }
+                    else
+                    {
+                        kept.Add(d);
+                    }
+                }
+                if (!any)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            var later = _deferred.ToArray();
+            _deferred.Clear();
+            foreach (var d in kept)
+            {
+                _deferred.Enqueue(d);
+            }
+            foreach (var d in later)
+            {
+                _deferred.Enqueue(d);
+            }
+            _draining = was;
         }
     }
 

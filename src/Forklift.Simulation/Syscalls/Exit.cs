@@ -386,8 +386,9 @@ public sealed partial class SimKernel
                 SendKill(task.Group.Leader);
             }
         }
-        // The kills take effect now (SIGKILLs from the kernel, delivered before the init goes on).
-        RunDeferredNow();
+        // The kills take effect now (SIGKILLs from the kernel, delivered before the init goes on); work queued
+        // earlier for tasks outside the namespace happens concurrently on Linux and keeps its place here.
+        RunDeferredIn(ns);
         ns.ZapWaiter = init;
         ns.ZapInitPids = init.IsLeader ? 1 : 2;
         init.State = TaskState.Exiting;
@@ -428,14 +429,6 @@ public sealed partial class SimKernel
         ns.ZapWaiter = null;
         init.State = TaskState.Running;
         return true;
-    }
-
-    private void RunDeferredNow()
-    {
-        bool was = _draining;
-        _draining = false;
-        Settle();
-        _draining = was;
     }
 
     // A child of the dying init changed state, or a pid of its namespace was freed: it goes on if it can.
