@@ -31,7 +31,7 @@ public static class ModelLimits
         Fcntl,
         "ptrace is not modelled: parent always equals real parent; CLONE_PTRACE and CLONE_UNTRACED have no effect",
         "signal masks (sigprocmask) are not modelled: every signal is deliverable at once; real-time signals do not queue more than one instance",
-        "signals are process-directed in effect: tgkill and PIDFD_SIGNAL_THREAD pick the same delivery as kill",
+        "signals are process-directed in effect: tgkill and PIDFD_SIGNAL_THREAD pick the same delivery as kill (except that tgkill to an exiting thread, such as a zombie leader, is never taken)",
         "no core dumps are written: a core-dumping signal ends the process with the signal and without the 0x80 (WCOREDUMP) bit, as with RLIMIT_CORE=0 and a file core_pattern",
         "SA_RESTART is not modelled: a handled signal interrupts a blocked wait or sleep with EINTR",
         "memory is a map of 32-bit cells keyed by address: overlapping or unaligned writes are not merged",

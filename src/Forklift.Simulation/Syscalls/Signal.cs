@@ -102,7 +102,7 @@ public sealed partial class SimKernel
         {
             return SysResult.Fail(Errno.ESRCH);
         }
-        var r = GroupSendSigInfo(caller, p, sig);
+        var r = GroupSendSigInfo(caller, p, sig, threadDirected: true);
         Settle();
         return r;
     }
@@ -154,7 +154,7 @@ public sealed partial class SimKernel
     }
 
     // group_send_sig_info -> check_kill_permission -> do_send_sig_info.
-    private SysResult GroupSendSigInfo(SimTask caller, SimTask p, int sig)
+    private SysResult GroupSendSigInfo(SimTask caller, SimTask p, int sig, bool threadDirected = false)
     {
         if (sig < 0 || sig > Signals.Max)
         {
@@ -174,7 +174,7 @@ public sealed partial class SimKernel
         }
         // A sender not visible in the target's pid namespace (an ancestor) forces SIGKILL/SIGSTOP on an init.
         bool force = caller.Group.Leader.Pid.NrIn(p.Pid.Ns) == 0;
-        SendSignal(caller, p, sig, force);
+        SendSignal(caller, p, sig, force, toExitingThread: threadDirected && p.Exiting);
         return SysResult.Success(0);
     }
 
@@ -194,7 +194,7 @@ public sealed partial class SimKernel
     private void SendKill(SimTask target) => SendSignal(null, target, SigKill, force: true);
 
     // __send_signal_locked: prepare_signal, the pending set, complete_signal.
-    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force)
+    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force, bool toExitingThread = false)
     {
         var g = target.Group;
         // prepare_signal: a dying or dead process takes nothing.
@@ -238,6 +238,13 @@ public sealed partial class SimKernel
                 }
                 Defer(DeferredKind.Signal, g.Leader, 0);
             }
+        }
+        if (toExitingThread)
+        {
+            // Queued on the thread alone, which will never dequeue it (complete_signal: wants_signal is false for
+            // PF_EXITING, and a thread-directed signal looks no further); only prepare_signal's group-wide stop and
+            // continue effects above happened.
+            return;
         }
         if (SigIgnored(target, sig, force))
         {
