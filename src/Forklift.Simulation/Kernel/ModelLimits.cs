@@ -15,6 +15,8 @@ public static class ModelLimits
     public const string SetnsPidfd = "setns with a pidfd (several namespaces at once) is not modelled";
     /// <summary>/proc beyond /proc/PID/ns/TYPE.</summary>
     public const string Procfs = "only /proc/PID/ns/TYPE exists in the model's /proc";
+    /// <summary>Which pid namespace /proc/PID reads PID in.</summary>
+    public const string ProcfsNamespace = "/proc/PID takes PID in the caller's pid namespace, as if every namespace had its own /proc mounted (a container's view); Linux takes it in the namespace of the task that mounted that /proc";
     /// <summary>rlimits other than NPROC and NOFILE.</summary>
     public const string Rlimits = "only RLIMIT_NPROC and RLIMIT_NOFILE are modelled";
     /// <summary>fcntl commands other than F_GETFD/F_SETFD.</summary>
@@ -27,6 +29,7 @@ public static class ModelLimits
         SigInfo,
         SetnsPidfd,
         Procfs,
+        ProcfsNamespace,
         Rlimits,
         Fcntl,
         "ptrace is not modelled: parent always equals real parent; CLONE_PTRACE and CLONE_UNTRACED have no effect",

@@ -60,16 +60,13 @@ internal sealed partial class DifferentialRun : IDisposable
     {
         Scenario scenario;
         ScenarioSession session;
-        // On Linux the scenario's init is pid 1 of a namespace below the host's: the model is told so, unless the
-        // scenario says otherwise.
-        if (!text.Contains("kernel init=", StringComparison.Ordinal))
-        {
-            text = "kernel init=namespace\n" + text;
-        }
+        // On Linux the scenario's init is pid 1 of a namespace below the host's: the model is told so (as
+        // `kernel init=namespace` would), unless the scenario says otherwise.
+        var options = new SimKernelOptions { InitInChildNamespace = true };
         try
         {
             scenario = Scenario.Parse(text);
-            session = new ScenarioSession(scenario, null);
+            session = new ScenarioSession(scenario, options);
         }
         catch (ScenarioException e)
         {
@@ -89,11 +86,15 @@ internal sealed partial class DifferentialRun : IDisposable
         {
             try
             {
-                if (!Step(st))
+                bool go = Step(st);
+                if (_unsupported is null)
+                {
+                    done++;
+                }
+                if (!go)
                 {
                     break;
                 }
-                done++;
             }
             catch (Exception e) when (e is ScenarioException or SimulationException)
             {
@@ -577,7 +578,9 @@ internal sealed partial class DifferentialRun : IDisposable
             string stmt = r.Statement.Length > w1 ? r.Statement[..(w1 - 1)] + "~" : r.Statement;
             sb.AppendLine(CultureInfo.InvariantCulture, $"{r.Line,4}{(r.Differ ? "!!" : "  ")}{stmt.PadRight(w1)}  {r.Model.PadRight(w2)}  {(r.Differ || r.Model != r.Linux ? r.Linux : "same")}");
         }
-        sb.AppendLine("scenario (replay the model with `forklift simulate FILE`):");
+        sb.AppendLine(_text.Contains("kernel init=", StringComparison.Ordinal)
+            ? "scenario (replay the model with `forklift simulate FILE`):"
+            : "scenario (replay the model with `forklift simulate FILE`, with `kernel init=namespace` added as its first line):");
         sb.AppendLine(_text.TrimEnd());
         return sb.ToString();
     }

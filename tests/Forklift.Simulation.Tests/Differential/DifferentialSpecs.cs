@@ -89,4 +89,44 @@ public class DifferentialSpecs(ITestOutputHelper output)
         Assert.Equal(0, stopped);
         Assert.True(only >= 0 || calls > 1000, $"only {calls} calls compared");
     }
+
+    // The comparison can fail: a known difference (ModelLimits.ProcfsNamespace) is reported with the call, both
+    // answers, both traces and the scenario to replay.
+    [LinuxRootFact]
+    public void A_disagreement_is_reported_with_both_traces_and_the_scenario()
+    {
+        const string Text = """
+            init: clone3 flags=NEWPID exit_signal=SIGCHLD -> a
+            a: fork -> b
+            # b is pid 2 in a's namespace and 3 in init's, where the scenario's /proc was mounted.
+            b: open /proc/3/ns/pid
+            b: getpid
+            """;
+        var o = DifferentialRun.Run(Text);
+        output.WriteLine(o.Report);
+        Assert.False(o.Agreed);
+        Assert.Contains("line 4: b: open: the model says = -1 ENOENT, Linux says = 3", o.Report, StringComparison.Ordinal);
+        Assert.Contains("   4!!b: open /proc/3/ns/pid", o.Report, StringComparison.Ordinal);
+        Assert.Contains("a: fork -> b", o.Report, StringComparison.Ordinal);
+        Assert.Equal(3, o.Statements);
+        Assert.DoesNotContain("b: getpid", o.Report.Split("scenario (replay")[0], StringComparison.Ordinal);
+    }
+
+    // A check the model gets wrong is a disagreement too (here the scenario's value is wrong on both machines, so
+    // they agree; a value right on one machine only is what the generated scenarios would catch).
+    [LinuxRootFact]
+    public void Checks_are_evaluated_on_both_machines()
+    {
+        var o = DifferentialRun.Run("""
+            init: fork -> a
+            check a ppid = 1
+            check a state = zombie
+            a: exit 2
+            check a state = zombie
+            """);
+        Assert.True(o.Agreed, o.Report);
+        Assert.Equal(3, o.ChecksCompared);
+        Assert.Single(o.ModelFailures);
+        Assert.Contains("line 3: a state = zombie", o.ModelFailures[0], StringComparison.Ordinal);
+    }
 }
