@@ -208,12 +208,14 @@ public sealed partial class SimKernel
         {
             SendSignal(tsk, parent, sig, force: false);
         }
-        WakeParent(parent);
+        WakeParent(parent, tsk);
         return autoreap;
     }
 
-    // __wake_up_parent: every thread of the parent's process sleeping in a wait retries.
-    private void WakeParent(SimTask parent)
+    // __wake_up_parent(p, parent): the threads of the parent's process sleeping in a wait whose target matches p
+    // retry (child_wait_callback -> eligible_pid: P_ALL takes every child, P_PID that process, P_PGID that
+    // group); the others sleep on.
+    private void WakeParent(SimTask parent, SimTask child)
     {
         if (parent.State == TaskState.Exiting && parent.Pid.Ns.ZapWaiter == parent)
         {
@@ -226,12 +228,19 @@ public sealed partial class SimKernel
         }
         for (var t = g.FirstThread; t is not null; t = t.NextThread)
         {
-            if (t.Block is { Kind: BlockKind.Wait })
+            if (t.Block is { Kind: BlockKind.Wait } b && EligiblePid(b, child))
             {
                 Defer(DeferredKind.Wake, t, 0);
             }
         }
     }
+
+    private static bool EligiblePid(BlockedCall b, SimTask child) => b.IdType switch
+    {
+        WaitConst.PPid => b.WaitPid is { } pid && child.Group.Leader.Pid == pid,
+        WaitConst.PPgid => b.WaitPid is { } pgrp && child.Group.Pgrp == pgrp,
+        _ => true,
+    };
 
     // forget_original_parent: the children of the exiting thread go to a live thread of its process, else the
     // nearest live subreaper in the same pid namespace, else the namespace's init; zombies among them are

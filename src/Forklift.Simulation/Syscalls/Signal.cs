@@ -449,7 +449,7 @@ public sealed partial class SimKernel
         {
             SendSignal(leader, parent, Signals.SigChld, force: false);
         }
-        WakeParent(parent);
+        WakeParent(parent, leader);
     }
 
     // will_become_orphaned_pgrp (kernel/exit.c): no member has a parent in another group of the same session.

@@ -155,12 +155,16 @@ internal sealed class ScenarioGenerator(int seed)
                 case < 12:
                     if (actor.Group == _sim.Kernel.Init.Group)
                     {
-                        return $"{a}: wait4 -1 WNOHANG|__WALL";
+                        return $"{a}: wait4 {(Ambiguous(actor) ? PidRef(a, target) : "-1")} WNOHANG|__WALL";
                     }
                     return Chance(70) ? $"{a}: exit {rng.Next(0, 5)}" : $"{a}: exit_group {rng.Next(0, 5)}";
                 case < 26:
                 {
                     string pid = rng.Next(6) switch { 0 => "-1", 1 => "0", 2 => "-" + PidRef(a, target), _ => PidRef(a, target) };
+                    if (Ambiguous(actor))
+                    {
+                        pid = PidRef(a, target);
+                    }
                     var opts = new List<string>();
                     if (Chance(65)) { opts.Add("WNOHANG"); }
                     if (Chance(25)) { opts.Add("__WALL"); }
@@ -173,6 +177,10 @@ internal sealed class ScenarioGenerator(int seed)
                 case < 34:
                 {
                     string type = rng.Next(4) switch { 0 => "P_ALL 0", 1 => "P_PGID 0", 2 => $"P_PIDFD {rng.Next(3, 8)}", _ => $"P_PID {PidRef(a, target)}" };
+                    if (Ambiguous(actor) && (type.StartsWith("P_ALL", StringComparison.Ordinal) || type.StartsWith("P_PGID", StringComparison.Ordinal)))
+                    {
+                        type = $"P_PID {PidRef(a, target)}";
+                    }
                     var opts = new List<string> { "WEXITED" };
                     if (Chance(20)) { opts.Add("WSTOPPED"); }
                     if (Chance(15)) { opts.Add("WCONTINUED"); }
@@ -261,6 +269,25 @@ internal sealed class ScenarioGenerator(int seed)
                         ? $"{a}: unshare NEWPID"
                         : $"{a}: getppid";
             }
+        }
+
+        // Two or more children with something to report: which one a wait for "any" gets depends on the order
+        // of the parent's children list, and when they died or stopped by the same call (a group kill, a
+        // namespace's death) that order is the order in which they ran on Linux, which nobody controls.
+        private static bool Ambiguous(SimTask actor)
+        {
+            int ready = 0;
+            foreach (var th in actor.Group.Threads)
+            {
+                foreach (var c in th.Children)
+                {
+                    if (c.State == TaskState.Zombie || c.Group.StopStopped || c.Group.StopContinued)
+                    {
+                        ready++;
+                    }
+                }
+            }
+            return ready >= 2;
         }
 
         private string Clone(string a)
