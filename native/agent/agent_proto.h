@@ -78,6 +78,9 @@ enum {
     FA_CHDIR,           /* text path */
     FA_STORE,           /* a0 address, a1 int32 value: a plain store (no system call) */
     FA_OBSERVE,         /* a0 what (FA_OBS_*), a1 argument: the answer in ret, w[0] and text */
+    FA_SEMGET,          /* a0 nsems: semget(IPC_PRIVATE, nsems, IPC_CREAT|0600) */
+    FA_SEMOP,           /* a0 id, a1 num, a2 delta, a3 SEM_UNDO or 0: one operation, with IPC_NOWAIT */
+    FA_SEMCTL_GETVAL,   /* a0 id, a1 num */
 };
 
 enum {

@@ -12,7 +12,7 @@
  *  - exec of the agent itself must be cheap and must not load anything (scenarios exec often).
  *
  * Modes (argv[1]):
- *   launch SOCK                  unshare a pid and a mount namespace, fork the scenario's first task (pid 1 of
+ *   launch SOCK                  unshare a pid, a mount and an IPC namespace, fork the scenario's first task (pid 1 of
  *                                the new namespace, task index 0), reap it, exit with its status
  *   resume SOCK FD INDEX SEQ     the image an agent execs: keep command socket FD, reply to SEQ, go on
  *   exit N [FD INDEX SEQ]        exit_group(N) at once (the model's /bin/exit N, /bin/true, /bin/false), after
@@ -498,6 +498,14 @@ static _Noreturn void fa_loop(int ch, int index)
             }
             break;
         case FA_OBSERVE: r = fa_observe(&c, &m); break;
+        case FA_SEMGET: r = FL_SYS3(__NR_semget, 0 /* IPC_PRIVATE */, a[0], 01000 /* IPC_CREAT */ | 0600); break;
+        case FA_SEMOP: {
+            /* struct sembuf: unsigned short sem_num; short sem_op; short sem_flg. */
+            short op[3] = {(short)a[1], (short)a[2], (short)(a[3] | 04000 /* IPC_NOWAIT */)};
+            r = FL_SYS3(__NR_semop, a[0], op, 1);
+            break;
+        }
+        case FA_SEMCTL_GETVAL: r = FL_SYS4(__NR_semctl, a[0], a[1], 12 /* GETVAL */, 0); break;
         default: r = -ENOSYS; break;
         }
         m.ret = r;
@@ -539,7 +547,9 @@ static _Noreturn void fa_launch(void)
 {
     fl_close_range(3, ~0U);
     fl_prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the coordinator dies */
-    if (fl_unshare(CLONE_NEWPID | CLONE_NEWNS) < 0) fa_die(FA_EXIT_SETUP);
+    /* A fresh IPC namespace too: the model's starts empty (semaphore ids from 0), and what a scenario creates
+       goes with it. */
+    if (fl_unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) < 0) fa_die(FA_EXIT_SETUP);
     long pid = fl_fork();
     if (pid < 0) fa_die(FA_EXIT_SETUP);
     if (pid == 0) fa_root();

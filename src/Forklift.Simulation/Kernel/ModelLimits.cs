@@ -51,5 +51,7 @@ public static class ModelLimits
         "signals and exits take effect within the call that caused them (deferred in FIFO order to its end), not at the target's next scheduling",
         "the global init's exit is a kernel panic: the simulation stops with an error",
         "uid_map is written through SimKernel.WriteUidMap (one extent, once); gid maps and setgroups are not modelled",
+        "System V semaphores: IPC_PRIVATE sets, semop of one operation that never sleeps (IPC_NOWAIT), semctl GETVAL; no permissions, no IPC_RMID, no other IPC",
+        "wait4/waitid for any child report the first ready one in the children list; Linux does too, but children that died or stopped by one call (a group kill, a namespace's death) join that list in the order they ran, which the model cannot know",
     ];
 }

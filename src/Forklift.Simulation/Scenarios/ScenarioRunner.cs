@@ -367,6 +367,11 @@ public static class ScenarioRunner
                 case "sleep": return k.Nanosleep(t, P(0));
                 case "pause": return k.Pause(t);
                 case "uid_map": return k.WriteUidMap(t, Task(S(0), st.Line), (uint)P(1), (uint)P(2), (uint)P(3));
+                case "semget": return k.Semget(t, (int)P(0, 1));
+                case "semop": return k.Semop(t, (int)P(0), (int)P(1), (int)P(2), pos.Length > 3 && pos[3] == "SEM_UNDO");
+                case "semctl":
+                    return pos.Length == 3 && pos[2] == "GETVAL" ? k.SemctlGetval(t, (int)P(0), (int)P(1))
+                        : throw new ScenarioException(st.Line, "semctl ID NUM GETVAL");
                 case "store":
                 {
                     // store ADDR VALUE: a plain 32-bit store by the task (no system call), visible to the tasks

@@ -86,11 +86,7 @@ public sealed partial class SimKernel
         MmRelease(t);
         t.Mm.Users--;
         // exit_sem, exit_files, exit_fs, exit_task_namespaces.
-        if (t.SemUndo is { } sem)
-        {
-            sem.Users--;
-            t.SemUndo = null;
-        }
+        ExitSem(t);
         if (--t.Files.Users == 0)
         {
             CloseAll(t.Files);

@@ -8,7 +8,7 @@ internal enum AgentOp : uint
 {
     Fork = 1, Vfork, Clone, Clone3, Execve, Exit, ExitGroup, Wait4, Waitid, Kill, Tgkill, PidfdSendSignal, PidfdOpen,
     Getpid, Gettid, Getppid, Getpgid, Getsid, Setsid, Setpgid, Unshare, Setns, Prctl, Open, Close, Dup, Dup2, Dup3,
-    Fcntl, Sigaction, Umask, Chdir, Store, Observe,
+    Fcntl, Sigaction, Umask, Chdir, Store, Observe, Semget, Semop, SemctlGetval,
 }
 
 /// <summary>What FA_OBSERVE reads (FA_OBS_*).</summary>

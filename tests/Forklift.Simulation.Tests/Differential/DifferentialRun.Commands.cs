@@ -12,7 +12,7 @@ internal sealed partial class DifferentialRun
         "fork", "vfork", "clone", "clone3", "execve", "exit", "exit_group", "wait4", "waitid", "kill", "tgkill",
         "pidfd_send_signal", "pidfd_open", "getpid", "gettid", "getppid", "getpgid", "getsid", "setsid", "setpgid",
         "unshare", "setns", "prctl", "open", "close", "dup", "dup2", "dup3", "fcntl", "sigaction", "umask", "chdir",
-        "store",
+        "store", "semget", "semop", "semctl",
     };
 
     // Why a call has no real twin here (null when it has one).
@@ -135,6 +135,9 @@ internal sealed partial class DifferentialRun
             case "umask": return new AgentCommand(AgentOp.Umask, P(0));
             case "chdir": return new AgentCommand(AgentOp.Chdir).WithText(pos[0]);
             case "store": return new AgentCommand(AgentOp.Store, P(0), P(1));
+            case "semget": return new AgentCommand(AgentOp.Semget, P(0, 1));
+            case "semop": return new AgentCommand(AgentOp.Semop, P(0), P(1), P(2), pos.Length > 3 && pos[3] == "SEM_UNDO" ? 0x1000 : 0);
+            case "semctl": return new AgentCommand(AgentOp.SemctlGetval, P(0), P(1));
             default: throw new ScenarioException(st.Line, $"'{call}' is not made by the agent");
         }
     }

@@ -258,8 +258,10 @@ internal sealed class ScenarioGenerator(int seed)
                         _ => $"{a}: dup3 {rng.Next(0, 5)} {rng.Next(3, 9)} {(Chance(50) ? "O_CLOEXEC" : "0")}",
                     };
                 case < 96:
-                    return rng.Next(3) switch
+                    return rng.Next(5) switch
                     {
+                        3 => $"{a}: semop {rng.Next(0, 2)} 0 {(Chance(60) ? 1 : -1)}{(Chance(60) ? " SEM_UNDO" : "")}",
+                        4 => Chance(40) ? $"{a}: semget 1" : $"{a}: semctl {rng.Next(0, 2)} 0 GETVAL",
                         0 => $"{a}: store {(_addresses.Count > 0 && Chance(60) ? "0x" + _addresses[rng.Next(_addresses.Count)].ToString("x", CultureInfo.InvariantCulture) : Address())} {rng.Next(1, 1000)}",
                         1 => $"{a}: chdir {(Chance(50) ? "/tmp" : "/")}",
                         _ => $"{a}: umask {(Chance(50) ? "0x3f" : "0x12")}",
