@@ -15,6 +15,8 @@ public static class ModelLimits
     public const string SetnsPidfd = "setns with a pidfd (several namespaces at once) is not modelled";
     /// <summary>/proc beyond /proc/PID/ns/TYPE.</summary>
     public const string Procfs = "only /proc/PID/ns/TYPE exists in the model's /proc";
+    /// <summary>Which pid namespace /proc/PID reads PID in.</summary>
+    public const string ProcfsNamespace = "/proc/PID takes PID in the caller's pid namespace, as if every namespace had its own /proc mounted (a container's view); Linux takes it in the namespace of the task that mounted that /proc";
     /// <summary>rlimits other than NPROC and NOFILE.</summary>
     public const string Rlimits = "only RLIMIT_NPROC and RLIMIT_NOFILE are modelled";
     /// <summary>fcntl commands other than F_GETFD/F_SETFD.</summary>
@@ -27,11 +29,12 @@ public static class ModelLimits
         SigInfo,
         SetnsPidfd,
         Procfs,
+        ProcfsNamespace,
         Rlimits,
         Fcntl,
         "ptrace is not modelled: parent always equals real parent; CLONE_PTRACE and CLONE_UNTRACED have no effect",
         "signal masks (sigprocmask) are not modelled: every signal is deliverable at once; real-time signals do not queue more than one instance",
-        "signals are process-directed in effect: tgkill and PIDFD_SIGNAL_THREAD pick the same delivery as kill",
+        "signals are process-directed in effect: tgkill and PIDFD_SIGNAL_THREAD pick the same delivery as kill (except that tgkill to an exiting thread, such as a zombie leader, is never taken)",
         "no core dumps are written: a core-dumping signal ends the process with the signal and without the 0x80 (WCOREDUMP) bit, as with RLIMIT_CORE=0 and a file core_pattern",
         "SA_RESTART is not modelled: a handled signal interrupts a blocked wait or sleep with EINTR",
         "memory is a map of 32-bit cells keyed by address: overlapping or unaligned writes are not merged",
@@ -48,5 +51,7 @@ public static class ModelLimits
         "signals and exits take effect within the call that caused them (deferred in FIFO order to its end), not at the target's next scheduling",
         "the global init's exit is a kernel panic: the simulation stops with an error",
         "uid_map is written through SimKernel.WriteUidMap (one extent, once); gid maps and setgroups are not modelled",
+        "System V semaphores: IPC_PRIVATE sets, semop of one operation that never sleeps (IPC_NOWAIT), semctl GETVAL; no permissions, no IPC_RMID, no other IPC",
+        "wait4/waitid for any child report the first ready one in the children list; Linux does too, but children that died or stopped by one call (a group kill, a namespace's death) join that list in the order they ran, which the model cannot know",
     ];
 }

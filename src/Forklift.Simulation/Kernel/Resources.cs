@@ -277,6 +277,9 @@ public sealed class SysvSemUndo
 {
     /// <summary>Tasks using it.</summary>
     public int Users { get; internal set; } = 1;
+
+    /// <summary>The adjustments (<c>semadj</c>) by IPC namespace, set id and semaphore number.</summary>
+    internal Dictionary<(SimNamespace Ipc, int Id, int Num), int>? Adjust { get; set; }
 }
 
 /// <summary>A namespace of any type. Pid and user namespaces have their own subclasses.</summary>
@@ -299,6 +302,9 @@ public class SimNamespace
     public int Refs { get; internal set; }
     /// <summary>The uid (in the owner's parent namespace, as a kernel uid) charged for creating it.</summary>
     internal uint CreatorKuid { get; init; }
+    /// <summary>An IPC namespace's System V semaphore sets: the values, by set id (ids 0, 1, ... as a fresh
+    /// namespace hands them out).</summary>
+    internal List<int[]>? SemSets { get; set; }
 
     /// <inheritdoc/>
     public override string ToString() => $"{NamespaceTypes.Name(Type)}:[{Inode}]";

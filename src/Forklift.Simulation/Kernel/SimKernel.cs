@@ -16,6 +16,13 @@ public sealed record SimKernelOptions
     public int ThreadsMax { get; init; } = int.MaxValue;
     /// <summary>The real, effective and saved uid of the first task.</summary>
     public uint InitUid { get; init; }
+    /// <summary>
+    /// The first task stands for the init of a pid namespace below the machine's own (a container's init; the
+    /// differential tests run scenarios that way on Linux) rather than for the global init: the kernel's
+    /// <c>is_global_init</c> is false for it, so a child of it links its process group to the session
+    /// (will_become_orphaned_pgrp). Its exit still stops the model (it has no parent to report to).
+    /// </summary>
+    public bool InitInChildNamespace { get; init; }
 }
 
 /// <summary>
@@ -375,7 +382,7 @@ public sealed partial class SimKernel
         var forChildren = t.Ns.PidForChildren;
         var userNs = cred.UserNs;
         int owned = 0;
-        for (int level = active.Level; level >= 0 && active.AncestorAt(level).Owner is { } o && userNs.IsSameOrDescendantOf(o); level--)
+        for (int level = active.Level; level >= 0 && active.AncestorAt(level).Owner is { } o && o.IsSameOrDescendantOf(userNs); level--)
         {
             owned++;
         }
@@ -667,18 +674,72 @@ public sealed partial class SimKernel
         {
             while (_deferred.TryDequeue(out var d))
             {
-                switch (d.Kind)
-                {
-                    case DeferredKind.Signal: DeliverPending(d.Task); break;
-                    case DeferredKind.Wake: RetryBlocked(d.Task); break;
-                    case DeferredKind.ZapDone: ZapDone(d.Task); break;
-                    case DeferredKind.Exit: if (!d.Task.Exiting) { DoExit(d.Task, d.Arg); } break;
-                }
+                RunDeferred(d);
             }
         }
         finally
         {
             _draining = false;
+        }
+    }
+
+    private void RunDeferred(Deferred d)
+    {
+        switch (d.Kind)
+        {
+            case DeferredKind.Signal: DeliverPending(d.Task); break;
+            case DeferredKind.Wake: RetryBlocked(d.Task); break;
+            case DeferredKind.ZapDone: ZapDone(d.Task); break;
+            case DeferredKind.Exit: if (!d.Task.Exiting) { DoExit(d.Task, d.Arg); } break;
+        }
+    }
+
+    // Runs now the deferred work of the tasks in `ns` and below (what the SIGKILLs of zap_pid_ns_processes set
+    // off), and what that work defers for them in turn; the other tasks' work keeps its place and order, before
+    // the work deferred meanwhile for tasks outside.
+    internal void RunDeferredIn(PidNamespace ns)
+    {
+        bool was = _draining;
+        _draining = true;
+        var kept = new List<Deferred>();
+        try
+        {
+            while (_deferred.Count > 0)
+            {
+                var batch = _deferred.ToArray();
+                _deferred.Clear();
+                bool any = false;
+                foreach (var d in batch)
+                {
+                    if (d.Task.Pid.Ns.IsSameOrDescendantOf(ns))
+                    {
+                        RunDeferred(d);
+                        any = true;
+                    }
+                    else
+                    {
+                        kept.Add(d);
+                    }
+                }
+                if (!any)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            var later = _deferred.ToArray();
+            _deferred.Clear();
+            foreach (var d in kept)
+            {
+                _deferred.Enqueue(d);
+            }
+            foreach (var d in later)
+            {
+                _deferred.Enqueue(d);
+            }
+            _draining = was;
         }
     }
 

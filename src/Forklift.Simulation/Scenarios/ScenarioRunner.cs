@@ -45,36 +45,21 @@ public static class ScenarioRunner
     /// <summary>Runs a parsed scenario. A scenario error stops the run and is reported in <see cref="ScenarioResult.Error"/>.</summary>
     public static ScenarioResult Run(Scenario scenario, SimKernelOptions? options = null)
     {
-        var opts = options ?? new SimKernelOptions();
-        int firstOther = 0;
+        ScenarioSession session;
         try
         {
-            foreach (var st in scenario.Statements)
-            {
-                if (st.Kind != "kernel")
-                {
-                    break;
-                }
-                opts = ApplyKernelOptions(opts, st);
-                firstOther++;
-            }
+            session = new ScenarioSession(scenario, options);
         }
         catch (ScenarioException e)
         {
             return new ScenarioResult(new SimKernel(options)) { Error = e.Message };
         }
-        var kernel = new SimKernel(opts);
-        var result = new ScenarioResult(kernel);
-        var run = new Runner(kernel, result);
-        kernel.Trace = line => result.Trace.Add(new TraceEntry(run.CurrentLine, "event", line));
-        kernel.CallCompleted += (t, call, r, w) => result.Trace.Add(new TraceEntry(run.CurrentLine, "completion",
-            $"{run.NameOf(t)}: {call} completes: {r}" + (w.Pid != 0 ? $" ({w.Describe()}, pid {w.Pid})" : ""),
-            run.NameOf(t), call, r.Ok ? r.Value : null, r.Errno == Errno.None ? null : ErrnoInfo.Name(r.Errno), r.Detail));
+        var result = session.Result;
         try
         {
-            for (int i = firstOther; i < scenario.Statements.Count; i++)
+            foreach (var st in session.Statements)
             {
-                run.Execute(scenario.Statements[i]);
+                session.Execute(st);
             }
         }
         catch (ScenarioException e)
@@ -83,15 +68,46 @@ public static class ScenarioRunner
         }
         catch (SimulationException e)
         {
-            result.Error = $"line {run.CurrentLine}: {e.Message}";
+            result.Error = $"line {session.CurrentLine}: {e.Message}";
         }
         catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or InvalidOperationException)
         {
             // A malformed number, or a program's own exception: reported with the line, the run stops.
-            result.Error = $"line {run.CurrentLine}: {e.GetType().Name}: {e.Message}";
+            result.Error = $"line {session.CurrentLine}: {e.GetType().Name}: {e.Message}";
         }
         return result;
     }
+
+    /// <summary>
+    /// The path of a program that makes no calls of its own: a task that execs it stays alive and callable, and the
+    /// scenario's statements make its calls (the differential tests' agent, exec'd on the real kernel).
+    /// </summary>
+    public const string DrivenProgram = "/forklift/agent";
+
+    internal static SimKernelOptions KernelOptions(Scenario scenario, SimKernelOptions? options, out int firstOther)
+    {
+        var opts = options ?? new SimKernelOptions();
+        firstOther = 0;
+        foreach (var st in scenario.Statements)
+        {
+            if (st.Kind != "kernel")
+            {
+                break;
+            }
+            opts = ApplyKernelOptions(opts, st);
+            firstOther++;
+        }
+        return opts;
+    }
+
+    // The driven program: it gives up its program run at once, so the task stays running with nothing scheduled.
+    private static IEnumerable<Programs.ProgramStep> Driven(ProgramContext c)
+    {
+        c.Task.Program = null;
+        yield break;
+    }
+
+    internal static void RegisterDriven(SimKernel k) => k.Programs.Register(DrivenProgram, Driven);
 
     private static SimKernelOptions ApplyKernelOptions(SimKernelOptions o, ScenarioStatement st)
     {
@@ -103,6 +119,17 @@ public static class ScenarioRunner
                 case "pid_max": o = o with { PidMax = int.Parse(v, CultureInfo.InvariantCulture) }; break;
                 case "threads_max": o = o with { ThreadsMax = int.Parse(v, CultureInfo.InvariantCulture) }; break;
                 case "uid": o = o with { InitUid = uint.Parse(v, CultureInfo.InvariantCulture) }; break;
+                case "init":
+                    o = o with
+                    {
+                        InitInChildNamespace = v switch
+                        {
+                            "global" => false,
+                            "namespace" => true,
+                            _ => throw new ScenarioException(st.Line, "init=global or init=namespace"),
+                        },
+                    };
+                    break;
                 case "version":
                     if (!KernelVersion.TryParse(v, out var ver))
                     {
@@ -110,16 +137,18 @@ public static class ScenarioRunner
                     }
                     o = o with { Kernel = ver };
                     break;
-                default: throw new ScenarioException(st.Line, $"unknown kernel setting '{k}' (pid_max, threads_max, uid, version)");
+                default: throw new ScenarioException(st.Line, $"unknown kernel setting '{k}' (pid_max, threads_max, uid, version, init)");
             }
         }
         return o;
     }
 
-    private sealed class Runner(SimKernel k, ScenarioResult res)
+    internal sealed class Runner(SimKernel k, ScenarioResult res)
     {
         private readonly Dictionary<string, SimTask> _names = res.NamesMutable;
         public int CurrentLine;
+        /// <summary>The statement being executed: its outcome, filled as it runs.</summary>
+        public StatementOutcome Outcome = new();
 
         public string NameOf(SimTask t)
         {
@@ -232,6 +261,12 @@ public static class ScenarioRunner
                 }
                 _names[newName] = created;
             }
+            Outcome.Actor = actor;
+            Outcome.Call = call;
+            Outcome.Result = r;
+            Outcome.Wait = info;
+            Outcome.Created = created;
+            Outcome.CreatedName = newName;
             string text = $"{NameOf(actor)}: {call}({string.Join(", ", args)}) = {r}"
                 + (info.Pid != 0 ? $" [{info.Describe()}, pid {info.Pid}]" : "")
                 + (newName is not null ? $" -> {newName}" : "");
@@ -332,6 +367,24 @@ public static class ScenarioRunner
                 case "sleep": return k.Nanosleep(t, P(0));
                 case "pause": return k.Pause(t);
                 case "uid_map": return k.WriteUidMap(t, Task(S(0), st.Line), (uint)P(1), (uint)P(2), (uint)P(3));
+                case "semget": return k.Semget(t, (int)P(0, 1));
+                case "semop": return k.Semop(t, (int)P(0), (int)P(1), (int)P(2), pos.Length > 3 && pos[3] == "SEM_UNDO");
+                case "semctl":
+                    return pos.Length == 3 && pos[2] == "GETVAL" ? k.SemctlGetval(t, (int)P(0), (int)P(1))
+                        : throw new ScenarioException(st.Line, "semctl ID NUM GETVAL");
+                case "store":
+                {
+                    // store ADDR VALUE: a plain 32-bit store by the task (no system call), visible to the tasks
+                    // that share its address space.
+                    SimKernel.Enter(t);
+                    ulong addr = (ulong)P(0);
+                    if (UserPointer.Classify(addr) != PointerState.Valid)
+                    {
+                        return SysResult.Fail(Errno.EFAULT, "the address is not mapped");
+                    }
+                    t.Mm.Write(addr, (int)P(1));
+                    return SysResult.Success(0);
+                }
                 default:
                     throw new ScenarioException(st.Line, $"unknown call '{call}'");
             }
@@ -396,63 +449,13 @@ public static class ScenarioRunner
             throw new ScenarioException(line, $"no task named '{name}' (name tasks with '-> NAME')");
         }
 
-        private static readonly Dictionary<string, long> Constants = new(StringComparer.Ordinal)
-        {
-            ["WNOHANG"] = WaitConst.WNohang, ["WUNTRACED"] = WaitConst.WUntraced, ["WSTOPPED"] = WaitConst.WStopped,
-            ["WEXITED"] = WaitConst.WExited, ["WCONTINUED"] = WaitConst.WContinued, ["WNOWAIT"] = WaitConst.WNowait,
-            ["__WALL"] = WaitConst.WAll, ["__WCLONE"] = WaitConst.WClone, ["__WNOTHREAD"] = WaitConst.WNothread,
-            ["P_ALL"] = WaitConst.PAll, ["P_PID"] = WaitConst.PPid, ["P_PGID"] = WaitConst.PPgid, ["P_PIDFD"] = WaitConst.PPidfd,
-            ["PR_SET_PDEATHSIG"] = SimConst.PrSetPdeathsig, ["PR_GET_PDEATHSIG"] = SimConst.PrGetPdeathsig,
-            ["PR_SET_CHILD_SUBREAPER"] = SimConst.PrSetChildSubreaper, ["PR_GET_CHILD_SUBREAPER"] = SimConst.PrGetChildSubreaper,
-            ["O_CLOEXEC"] = SimConst.OCloexec, ["O_CREAT"] = SimConst.OCreat, ["O_NONBLOCK"] = SimConst.ONonblock, ["PIDFD_NONBLOCK"] = SimConst.ONonblock,
-            ["PIDFD_THREAD"] = SimConst.PidfdThread, ["PIDFD_SIGNAL_THREAD"] = SimConst.PidfdSignalThread,
-            ["PIDFD_SIGNAL_THREAD_GROUP"] = SimConst.PidfdSignalThreadGroup, ["PIDFD_SIGNAL_PROCESS_GROUP"] = SimConst.PidfdSignalProcessGroup,
-            ["F_GETFD"] = SimConst.FGetfd, ["F_SETFD"] = SimConst.FSetfd, ["FD_CLOEXEC"] = SimConst.FdCloexec,
-            ["RLIMIT_NPROC"] = 6, ["RLIMIT_NOFILE"] = 7, ["NULL"] = 0,
-        };
-
         /// <summary>A number: decimal, 0x hex, a signal name, a constant, $name[.tid], or an OR of those with '|'.</summary>
-        private long Num(string tok, SimTask viewer, int line)
-        {
-            if (tok.Contains('|', StringComparison.Ordinal))
+        private long Num(string tok, SimTask viewer, int line) =>
+            ScenarioValues.Parse(tok, line, (name, tid) =>
             {
-                long v = 0;
-                foreach (var part in tok.Split('|'))
-                {
-                    v |= Num(part, viewer, line);
-                }
-                return v;
-            }
-            if (tok.StartsWith("-$", StringComparison.Ordinal))
-            {
-                return -Num(tok[1..], viewer, line);
-            }
-            if (tok.StartsWith('$'))
-            {
-                bool tid = tok.EndsWith(".tid", StringComparison.Ordinal);
-                var t = Task(tid ? tok[1..^4] : tok[1..], line);
+                var t = Task(name, line);
                 return tid ? SimKernel.TidIn(t, viewer) : SimKernel.PidIn(t, viewer);
-            }
-            if (Constants.TryGetValue(tok, out long c))
-            {
-                return c;
-            }
-            if (tok.StartsWith("SIG", StringComparison.Ordinal) && Signals.TryParse(tok, out int sig, out _))
-            {
-                return sig;
-            }
-            bool neg = tok.StartsWith('-');
-            string body = neg ? tok[1..] : tok;
-            if (NumberText.TryParseUInt64(body, out ulong u))
-            {
-                return neg ? -(long)u : (long)u;
-            }
-            if (CloneFlagNames.TryParse(tok, out var f, out _))
-            {
-                return (long)f;
-            }
-            throw new ScenarioException(line, $"'{tok}' is not a number, constant, signal or $name");
-        }
+            });
 
         // ---------------------------------------------------------------------------------------------------
         // Expectations and checks.
@@ -500,6 +503,11 @@ public static class ScenarioRunner
         private void Record(ScenarioStatement st, string what, List<string> problems)
         {
             bool ok = problems.Count == 0;
+            if (st.Kind == "check")
+            {
+                Outcome.CheckOk = ok;
+                Outcome.CheckProblem = ok ? null : string.Join("; ", problems);
+            }
             string text = ok ? $"  ok   {what}" : $"  FAIL {what}: {string.Join("; ", problems)}";
             res.Trace.Add(new TraceEntry(st.Line, "check", text, Ok: ok));
             if (ok)
@@ -567,6 +575,16 @@ public static class ScenarioRunner
                 case "tls": Eq((long)t.Tls, want, t); break;
                 case "sp": Eq((long)t.StackPointer, want, t); break;
                 case "umask": Eq(t.Fs.Umask, want, t); break;
+                case "pdeathsig": Eq(t.PdeathSignal, want, t); break;
+                case "disposition":
+                {
+                    // check T disposition SIG = default|ignore|handle
+                    long sig = Num(tk[2], t, st.Line);
+                    string v = tk.Count >= 5 && tk[3] == "=" ? tk[4] : throw new ScenarioException(st.Line, "check TASK disposition SIG = default|ignore|handle");
+                    string actual = t.Sighand.Get((int)sig) switch { SignalAction.Ignore => "ignore", SignalAction.Handle => "handle", _ => "default" };
+                    if ((actual == v) == negate) { problems.Add($"{Signals.Name(sig)} is {actual}"); }
+                    break;
+                }
                 case "cwd":
                     if ((t.Fs.Cwd == want) == negate) { problems.Add($"cwd is {t.Fs.Cwd}"); }
                     break;
@@ -634,7 +652,7 @@ public static class ScenarioRunner
                     break;
                 }
                 default:
-                    throw new ScenarioException(st.Line, $"unknown property '{prop}' (state, pid, tid, ppid, pgid, sid, exit_signal, children, threads, subreaper, uid, tls, sp, umask, cwd, root, caps, parent, received, mem, fd, shares, pidin)");
+                    throw new ScenarioException(st.Line, $"unknown property '{prop}' (state, pid, tid, ppid, pgid, sid, exit_signal, children, threads, subreaper, uid, tls, sp, umask, pdeathsig, disposition, cwd, root, caps, parent, received, mem, fd, shares, pidin)");
             }
             Record(st, what, problems);
         }

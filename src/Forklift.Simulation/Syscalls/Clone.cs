@@ -116,6 +116,10 @@ public sealed partial class SimKernel
             {
                 Emit($"{Label(caller)}: clone refused by {verdict.Rule!.Name}: {verdict.Explain()}");
             }
+            if (AfterAllocPid(verdict.Rule!.Id))
+            {
+                MoveCursorsPastFailedAlloc(caller.Ns.PidForChildren, call.Args, (flags & CloneFlags.NewPid) != 0);
+            }
             return SysResult.Fail(verdict.Errno, $"{verdict.Rule!.Name}: {verdict.Explain()}");
         }
         if ((flags & CloneFlags.IntoCgroup) != 0 && (flags & CloneFlags.Thread) != 0)
@@ -126,6 +130,28 @@ public sealed partial class SimKernel
         child = CopyProcess(caller, call, fx);
         int nr = child.Pid.NrIn(caller.Pid.Ns);
         return SysResult.Success(nr);
+    }
+
+    // The refusals that come after alloc_pid took a number at every level (its PIDNS_ADDING check, the pidfd, the
+    // cgroup and pids checks, a fatal signal): copy_process frees the numbers, but idr_alloc_cyclic has moved
+    // each namespace's cursor past them, so the next process there gets a higher pid. (The differential test
+    // against Linux found this: two refused clones into a namespace whose init had died moved the next pid by 2.)
+    private static bool AfterAllocPid(RuleId id) => id is RuleId.E20 or RuleId.E22a or RuleId.E22 or RuleId.E23 or RuleId.E24
+        or RuleId.E25 or RuleId.E26 or RuleId.E27 or RuleId.E28 or RuleId.E29 or RuleId.E30 or RuleId.E31;
+
+    // alloc_pid's loop, deepest namespace first: levels named by set_tid use idr_alloc (no cursor), the others
+    // idr_alloc_cyclic. With CLONE_NEWPID the deepest level is the new namespace, which the failure discards.
+    private static void MoveCursorsPastFailedAlloc(PidNamespace forChildren, in CloneArgs a, bool newPid)
+    {
+        int named = a.SetTid == 0 ? 0 : (int)Math.Min(a.SetTidSize, CloneRules.MaxPidNsLevel);
+        int level = newPid ? 1 : 0;
+        for (var n = forChildren; n is not null; n = n.Parent, level++)
+        {
+            if (level >= named)
+            {
+                n.AllocCyclic();
+            }
+        }
     }
 
     private static CloneVerdict Overlay(CloneVerdict asIf, in CloneCall call, CallerContext ctx, in CgroupTarget cg)

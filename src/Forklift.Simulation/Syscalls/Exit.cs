@@ -56,17 +56,28 @@ public sealed partial class SimKernel
         t.Exiting = true;
         t.Generation++;
         t.Program = null;
-        if (t.Block is not null)
+        if (t.Block is { } b)
         {
-            if (t.Block.Kind == BlockKind.Wait)
+            if (b.Kind == BlockKind.Wait)
             {
+                // Woken by the fatal signal inside do_wait, the task scans its children once more before it sees
+                // the signal: a child that is reportable now is reaped (the result is never returned).
+                t.Block = null;
                 t.Group.Waiters--;
+                WaitOnce(t, b.IdType, b.WaitPid, b.Options, b.Waitid, out _, out _);
             }
             t.Block = null;
         }
         var g = t.Group;
         bool groupDead = --g.Live == 0;
         t.ExitCode = code;
+        // synchronize_group_exit (kernel/exit.c, 5.17+): the last thread to exit, with no group exit under way,
+        // makes one with its own code, so a leader that exited first reports the last thread's status.
+        if (groupDead && !g.GroupExit)
+        {
+            g.GroupExit = true;
+            g.GroupExitCode = code;
+        }
         if (t.State is TaskState.VforkWait or TaskState.Stopped)
         {
             t.State = TaskState.Running;
@@ -75,11 +86,7 @@ public sealed partial class SimKernel
         MmRelease(t);
         t.Mm.Users--;
         // exit_sem, exit_files, exit_fs, exit_task_namespaces.
-        if (t.SemUndo is { } sem)
-        {
-            sem.Users--;
-            t.SemUndo = null;
-        }
+        ExitSem(t);
         if (--t.Files.Users == 0)
         {
             CloseAll(t.Files);
@@ -120,7 +127,11 @@ public sealed partial class SimKernel
                 {
                     Emit($"{Label(parent)}: released from vfork by {Label(t)}");
                 }
-                Completed(parent, "vfork", SysResult.Success(t.Pid.NrIn(parent.Pid.Ns)));
+                // A parent that is being killed never returns from the call (it dies on its way out).
+                if (!parent.Group.GroupExit)
+                {
+                    Completed(parent, "vfork", SysResult.Success(t.Pid.NrIn(parent.Pid.Ns)));
+                }
                 // Signals that arrived while it waited are delivered now.
                 if (parent.Group.Pending != 0)
                 {
@@ -193,12 +204,14 @@ public sealed partial class SimKernel
         {
             SendSignal(tsk, parent, sig, force: false);
         }
-        WakeParent(parent);
+        WakeParent(parent, tsk);
         return autoreap;
     }
 
-    // __wake_up_parent: every thread of the parent's process sleeping in a wait retries.
-    private void WakeParent(SimTask parent)
+    // __wake_up_parent(p, parent): the threads of the parent's process sleeping in a wait whose target matches p
+    // retry (child_wait_callback -> eligible_pid: P_ALL takes every child, P_PID that process, P_PGID that
+    // group); the others sleep on.
+    private void WakeParent(SimTask parent, SimTask child)
     {
         if (parent.State == TaskState.Exiting && parent.Pid.Ns.ZapWaiter == parent)
         {
@@ -211,12 +224,19 @@ public sealed partial class SimKernel
         }
         for (var t = g.FirstThread; t is not null; t = t.NextThread)
         {
-            if (t.Block is { Kind: BlockKind.Wait })
+            if (t.Block is { Kind: BlockKind.Wait } b && EligiblePid(b, child))
             {
                 Defer(DeferredKind.Wake, t, 0);
             }
         }
     }
+
+    private static bool EligiblePid(BlockedCall b, SimTask child) => b.IdType switch
+    {
+        WaitConst.PPid => b.WaitPid is { } pid && child.Group.Leader.Pid == pid,
+        WaitConst.PPgid => b.WaitPid is { } pgrp && child.Group.Pgrp == pgrp,
+        _ => true,
+    };
 
     // forget_original_parent: the children of the exiting thread go to a live thread of its process, else the
     // nearest live subreaper in the same pid namespace, else the namespace's init; zombies among them are
@@ -371,8 +391,9 @@ public sealed partial class SimKernel
                 SendKill(task.Group.Leader);
             }
         }
-        // The kills take effect now (SIGKILLs from the kernel, delivered before the init goes on).
-        RunDeferredNow();
+        // The kills take effect now (SIGKILLs from the kernel, delivered before the init goes on); work queued
+        // earlier for tasks outside the namespace happens concurrently on Linux and keeps its place here.
+        RunDeferredIn(ns);
         ns.ZapWaiter = init;
         ns.ZapInitPids = init.IsLeader ? 1 : 2;
         init.State = TaskState.Exiting;
@@ -413,14 +434,6 @@ public sealed partial class SimKernel
         ns.ZapWaiter = null;
         init.State = TaskState.Running;
         return true;
-    }
-
-    private void RunDeferredNow()
-    {
-        bool was = _draining;
-        _draining = false;
-        Settle();
-        _draining = was;
     }
 
     // A child of the dying init changed state, or a pid of its namespace was freed: it goes on if it can.

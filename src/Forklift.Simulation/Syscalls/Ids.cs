@@ -116,10 +116,12 @@ public sealed partial class SimKernel
         }
         if (p.Group.Pgrp != pgrp)
         {
+            // change_pid(p, PIDTYPE_PGID, pgrp): off the old group's list, then onto the new one (the list links
+            // are the task's own, so the order matters).
             var old = p.Group.Pgrp;
+            DetachPgrp(p, old);
             p.Group.Pgrp = pgrp;
             AttachPgrp(p, pgrp);
-            DetachPgrp(p, old);
         }
         return SysResult.Success(0);
     }

@@ -132,11 +132,10 @@ public sealed partial class SimKernel
             t.Files.Users--;
             t.Files = t.Files.Copy();
         }
-        if ((f & CloneFlags.Sysvsem) != 0 && t.SemUndo is { } sem)
+        if ((f & CloneFlags.Sysvsem) != 0)
         {
-            // exit_sem: the undo list is detached.
-            sem.Users--;
-            t.SemUndo = null;
+            // exit_sem: the undo list is detached (and applied if this was its last user).
+            ExitSem(t);
         }
         if ((f & NsFlags) != 0)
         {
@@ -263,10 +262,9 @@ public sealed partial class SimKernel
                 {
                     return SysResult.Fail(Errno.EPERM);
                 }
-                if (ns.Type == NamespaceType.Ipc && caller.SemUndo is { } sem)
+                if (ns.Type == NamespaceType.Ipc)
                 {
-                    sem.Users--;
-                    caller.SemUndo = null;
+                    ExitSem(caller);
                 }
                 ReplaceNs(caller, ns.Type, ns);
                 return SysResult.Success(0);

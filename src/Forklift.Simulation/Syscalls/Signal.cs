@@ -102,7 +102,7 @@ public sealed partial class SimKernel
         {
             return SysResult.Fail(Errno.ESRCH);
         }
-        var r = GroupSendSigInfo(caller, p, sig);
+        var r = GroupSendSigInfo(caller, p, sig, threadDirected: true);
         Settle();
         return r;
     }
@@ -154,7 +154,7 @@ public sealed partial class SimKernel
     }
 
     // group_send_sig_info -> check_kill_permission -> do_send_sig_info.
-    private SysResult GroupSendSigInfo(SimTask caller, SimTask p, int sig)
+    private SysResult GroupSendSigInfo(SimTask caller, SimTask p, int sig, bool threadDirected = false)
     {
         if (sig < 0 || sig > Signals.Max)
         {
@@ -174,7 +174,7 @@ public sealed partial class SimKernel
         }
         // A sender not visible in the target's pid namespace (an ancestor) forces SIGKILL/SIGSTOP on an init.
         bool force = caller.Group.Leader.Pid.NrIn(p.Pid.Ns) == 0;
-        SendSignal(caller, p, sig, force);
+        SendSignal(caller, p, sig, force, toExitingThread: threadDirected && p.Exiting);
         return SysResult.Success(0);
     }
 
@@ -194,7 +194,7 @@ public sealed partial class SimKernel
     private void SendKill(SimTask target) => SendSignal(null, target, SigKill, force: true);
 
     // __send_signal_locked: prepare_signal, the pending set, complete_signal.
-    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force)
+    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force, bool toExitingThread = false)
     {
         var g = target.Group;
         // prepare_signal: a dying or dead process takes nothing.
@@ -239,19 +239,29 @@ public sealed partial class SimKernel
                 Defer(DeferredKind.Signal, g.Leader, 0);
             }
         }
+        if (toExitingThread)
+        {
+            // Queued on the thread alone, which will never dequeue it (complete_signal: wants_signal is false for
+            // PF_EXITING, and a thread-directed signal looks no further); only prepare_signal's group-wide stop and
+            // continue effects above happened.
+            return;
+        }
         if (SigIgnored(target, sig, force))
         {
             return;
         }
+        ulong pendingBefore = g.Pending;
         g.Pending |= Bit(sig);
         if (Tracing)
         {
             Emit($"{Label(target)}: {Signals.Name(sig)}" + (sender is null ? " from the kernel" : $" from {Label(sender)}"));
         }
-        // complete_signal: a fatal signal (default action terminate, not handled) kills the group at once.
+        // complete_signal: a fatal signal (default action terminate, not handled) kills the group at once, if
+        // a thread wants it: wants_signal refuses a stopped task for anything but SIGKILL, so a stopped process
+        // keeps the signal pending and dies of it only once continued.
         var action = target.Sighand.Get(sig);
         bool fatal = action == SignalAction.Default && ((StopMask | IgnoreMask) & Bit(sig)) == 0;
-        if (fatal && (CoredumpMask & Bit(sig)) == 0)
+        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || AnyThreadWants(g, sender, pendingBefore)))
         {
             g.GroupExit = true;
             g.GroupExitCode = sig;
@@ -266,6 +276,26 @@ public sealed partial class SimKernel
             return;
         }
         Defer(DeferredKind.Signal, g.Leader, 0);
+    }
+
+    // wants_signal (kernel/signal.c) for a fatal signal other than SIGKILL: a thread takes it unless it is exiting,
+    // stopped, or asleep with a signal already pending (task_sigpending, and not running: only the sender runs).
+    // A sleeping task with a pending signal has been woken by it already, and dies of the fatal one anyway; not
+    // so a vfork parent (TASK_KILLABLE, woken only by SIGKILL), which keeps the signal until the vfork completes.
+    private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore)
+    {
+        if (g.StopStopped)
+        {
+            return false;
+        }
+        for (var t = g.FirstThread; t is not null; t = t.NextThread)
+        {
+            if (!t.Exiting && (t.State != TaskState.VforkWait || pendingBefore == 0 || t == sender))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     // sig_ignored / sig_task_ignored: an ignored disposition, or a default one that ignores; an init ignores
@@ -330,7 +360,7 @@ public sealed partial class SimKernel
             if ((StopMask & Bit(sig)) != 0)
             {
                 // The terminal stop signals are discarded in an orphaned process group.
-                if (sig != SigStop && IsPgrpOrphaned(g.Pgrp, null))
+                if (sig != SigStop && IsPgrpOrphaned(g.Pgrp, null, GlobalInit))
                 {
                     continue;
                 }
@@ -342,12 +372,30 @@ public sealed partial class SimKernel
         }
     }
 
-    // A handled signal interrupts a wait or a sleep (EINTR; SA_RESTART is not modelled).
+    // A handled signal interrupts a wait or a sleep (EINTR; SA_RESTART is not modelled). A woken do_wait scans
+    // the children again before it looks at signals: a child to report (or none left, ECHILD) wins over EINTR.
     private void InterruptBlocked(SimTask t)
     {
         if (t.Block is not { } b)
         {
             return;
+        }
+        if (b.Kind == BlockKind.Wait)
+        {
+            var found = WaitOnce(t, b.IdType, b.WaitPid, b.Options, b.Waitid, out var info, out bool eligible);
+            if (found.HasValue || !eligible)
+            {
+                t.Block = null;
+                t.Group.Waiters--;
+                var done = found ?? SysResult.Fail(Errno.ECHILD);
+                Completed(t, b.Waitid ? "waitid" : "wait4", done, info);
+                t.Program?.Resume(done, info);
+                if (t.Program is not null)
+                {
+                    Schedule(t, Now);
+                }
+                return;
+            }
         }
         if (b.Kind == BlockKind.Wait)
         {
@@ -401,11 +449,14 @@ public sealed partial class SimKernel
         {
             SendSignal(leader, parent, Signals.SigChld, force: false);
         }
-        WakeParent(parent);
+        WakeParent(parent, leader);
     }
 
     // will_become_orphaned_pgrp (kernel/exit.c): no member has a parent in another group of the same session.
-    private static bool IsPgrpOrphaned(SimPid pgrp, SimTask? ignored)
+    // is_global_init's task: the model's init, unless it stands for a namespace's init (SimKernelOptions).
+    private SimTask? GlobalInit => Options.InitInChildNamespace ? null : Init;
+
+    private static bool IsPgrpOrphaned(SimPid pgrp, SimTask? ignored, SimTask? globalInit)
     {
         for (var p = pgrp.PgrpHead; p is not null; p = p.PgrpNext)
         {
@@ -414,7 +465,7 @@ public sealed partial class SimKernel
                 continue;
             }
             var rp = p.RealParent;
-            if (rp is null || (rp.Pid.Level == 0 && rp.Pid.Nr == 1))
+            if (rp is null || rp.Group == globalInit?.Group)
             {
                 continue;
             }
@@ -472,7 +523,7 @@ public sealed partial class SimKernel
         {
             return;
         }
-        if (!IsPgrpOrphaned(pgrp, ignored) || !HasStoppedJobs(pgrp))
+        if (!IsPgrpOrphaned(pgrp, ignored, GlobalInit) || !HasStoppedJobs(pgrp))
         {
             return;
         }
