@@ -161,7 +161,7 @@ public class SignalSpecs
         Scn.Pass("""
             init: fork -> p
             p: clone flags=VM|FS|FILES|SIGHAND|THREAD -> t
-            init: pidfd_open $t.tid expect EINVAL
+            init: pidfd_open $t.tid expect ENOENT
             init: pidfd_open $t.tid PIDFD_THREAD expect 3
             init: pidfd_send_signal 3 0 expect 0
             """);

@@ -307,9 +307,16 @@ public sealed partial class SimKernel
             return SysResult.Fail(Errno.ESRCH);
         }
         bool thread = (flags & SimConst.PidfdThread) != 0;
+        // pidfd_prepare (kernel/pid.c, 6.18): a struct pid that outlives its task (kept as a process group or session
+        // id) is ESRCH, "already reaped"; a live task that is not a thread-group leader is ENOENT without PIDFD_THREAD.
+        // Both checked on the real kernel.
+        if (p.Task is null && p.TgidLeader is null)
+        {
+            return SysResult.Fail(Errno.ESRCH, "the process has been reaped (the pid lives on only as a process group or session id)");
+        }
         if (thread ? p.Task is null : p.TgidLeader is null)
         {
-            return SysResult.Fail(Errno.EINVAL, thread ? "no task with that id" : "not a process id (a thread id needs PIDFD_THREAD)");
+            return SysResult.Fail(thread ? Errno.ESRCH : Errno.ENOENT, thread ? "no task with that id" : "not a process id (a thread id needs PIDFD_THREAD)");
         }
         var file = new OpenFile(FileKind.Pidfd, "anon_inode:[pidfd]", flags) { Pid = p };
         int fd = caller.Files.Install(file, cloexec: true, caller.Group.RlimitNofile);

@@ -29,3 +29,16 @@ internal static class LinuxRoot
         }
     }
 }
+
+/// <summary>
+/// The generated differential run: opt-in with FORKLIFT_DIFFERENTIAL=1 (and root on Linux). Not in the default run
+/// yet: the real-kernel harness still races with agents that die before the coordinator has identified them
+/// (their /proc entry is gone), and fresh seeds still find scenarios whose outcome depends on the kernel's
+/// scheduling (which of two fatal signals lands first). The hand-written scenarios run by default.
+/// </summary>
+public sealed class GeneratedDifferentialFactAttribute : FactAttribute
+{
+    public GeneratedDifferentialFactAttribute() =>
+        Skip = LinuxRoot.SkipReason ?? (Environment.GetEnvironmentVariable("FORKLIFT_DIFFERENTIAL") == "1" ? null
+            : "opt-in: set FORKLIFT_DIFFERENTIAL=1 (the harness still has a race with agents that exit before they are identified)");
+}
