@@ -201,7 +201,7 @@ internal sealed unsafe class SpawnPlan : IDisposable
         }
 
         /// <summary>Writes <c>name=value</c> and its NUL.</summary>
-        public byte* Variable(string name, string value)
+        public byte* Variable(ReadOnlySpan<char> name, ReadOnlySpan<char> value)
         {
             int n = Encoding.UTF8.GetByteCount(name), v = Encoding.UTF8.GetByteCount(value);
             byte* p = block + _used;

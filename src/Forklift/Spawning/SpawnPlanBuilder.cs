@@ -9,21 +9,21 @@ namespace Forklift.Spawning;
 
 /// <summary>What the plan depends on besides the command: the caller's state, read once per start.</summary>
 /// <param name="Environment">
-/// The caller's environment (the managed view, as <c>Process.Start</c> uses it): string names to string values,
-/// a dictionary nobody else changes (<see cref="Capture"/> gets a fresh copy). The plan reads it; it is not copied.
+/// The caller's environment (the managed view, as <c>Process.Start</c> uses it), read in place for this start
+/// (<see cref="Capture"/> takes a fresh snapshot; <see cref="Dispose"/> frees it). The plan reads it; it is not copied.
 /// </param>
 /// <param name="ProcessId">The caller's pid (what the child's getppid returns).</param>
 /// <param name="ParentProcessId">The caller's parent's pid (what a sibling's getppid returns).</param>
-internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int ParentProcessId)
+internal sealed record SpawnInputs(CallerEnvironment Environment, int ProcessId, int ParentProcessId) : IDisposable
 {
     private string? _currentDirectory;
 
-    /// <param name="environment">See <see cref="Environment"/>.</param>
+    /// <param name="environment">The caller's variables (see <see cref="CallerEnvironment.FromDictionary"/>).</param>
     /// <param name="currentDirectory">See <see cref="CurrentDirectory"/>.</param>
     /// <param name="processId">See <see cref="ProcessId"/>.</param>
     /// <param name="parentProcessId">See <see cref="ParentProcessId"/>.</param>
     public SpawnInputs(IDictionary environment, string currentDirectory, int processId, int parentProcessId)
-        : this(environment, processId, parentProcessId) => _currentDirectory = currentDirectory;
+        : this(CallerEnvironment.FromDictionary(environment), processId, parentProcessId) => _currentDirectory = currentDirectory;
 
     /// <summary>
     /// The caller's current directory. When captured, read on first use (only relative paths need it; the plan is
@@ -33,11 +33,13 @@ internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int P
 
     /// <summary>
     /// The caller as it is now. The environment is read afresh each time (<c>Environment.SetEnvironmentVariable</c>
-    /// changes what the next start sees, as for <c>Process.Start</c>): the Hashtable that
-    /// <c>Environment.GetEnvironmentVariables</c> returns is already a private copy, and is used as it is.
+    /// changes what the next start sees, as for <c>Process.Start</c>): see <see cref="CallerEnvironment"/>.
     /// </summary>
     public static SpawnInputs Capture(int parentProcessId) =>
-        new(System.Environment.GetEnvironmentVariables(), System.Environment.ProcessId, parentProcessId);
+        new(CallerEnvironment.Capture(), System.Environment.ProcessId, parentProcessId);
+
+    /// <summary>Frees the environment snapshot; a plan model built from these inputs can no longer enumerate it.</summary>
+    public void Dispose() => Environment.Dispose();
 }
 
 /// <summary>
@@ -151,8 +153,7 @@ internal static class SpawnPlanBuilder
         if (sigmask != 0)
             flags |= SpawnPlanFlags.SetSigmask;
 
-        var execPaths = ExecResolver.Candidates(c.Program, inputs.Environment["PATH"] as string,
-            Path.IsPathRooted(c.Program) ? "" : inputs.CurrentDirectory); // an absolute program needs no directory
+        var execPaths = ExecResolver.Candidates(c.Program, inputs);
         if (execPaths.Length > MaxExecPaths)
             throw new CommandException("Program", $"PATH has {execPaths.Length} directories; the stage tries at most {MaxExecPaths} (FL_MAX_EXEC_PATHS): give a path");
 

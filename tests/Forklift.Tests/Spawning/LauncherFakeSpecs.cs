@@ -8,8 +8,10 @@ namespace Forklift.Tests.Spawning;
 
 /// <summary>
 /// Against the recording fake: what the launcher asks of the kernel and in which order, how each answer becomes
-/// an exception or a status, and that every fd it made is closed on every path.
+/// an exception or a status, and that every fd it made is closed on every path. In the host-resource collection:
+/// one test changes the process's PATH.
 /// </summary>
+[Collection(Forklift.Tests.Interop.HostResourceCollection.Name)]
 public sealed class LauncherFakeSpecs : IDisposable
 {
     private readonly RecordingSystemCalls _fake = new();

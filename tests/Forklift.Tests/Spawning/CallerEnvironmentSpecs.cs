@@ -1,0 +1,133 @@
+using System.Collections;
+using Forklift.Spawning;
+
+namespace Forklift.Tests.Spawning;
+
+/// <summary>
+/// The caller's environment as the spawner reads it: the same variables as <c>Environment.GetEnvironmentVariables</c>
+/// (the runtime's block, read in place), the same parse, and the fallback for runtimes without that block. In the
+/// host-resource collection: other tests there change the process's environment.
+/// </summary>
+[Collection(Forklift.Tests.Interop.HostResourceCollection.Name)]
+public sealed class CallerEnvironmentSpecs
+{
+    [Fact]
+    public void On_this_runtime_the_environment_is_read_from_the_runtime_block_not_copied_into_a_hashtable()
+    {
+        // If this fails, a runtime update moved CoreLib's GetEnvironmentStringsW: starts still work (the fallback),
+        // but every start allocates the environment again (see CallerEnvironment).
+        Assert.True(CallerEnvironment.ReadsRuntimeBlock);
+    }
+
+    [Fact]
+    public void I_get_exactly_the_variables_GetEnvironmentVariables_gives_from_the_block_and_from_the_fallback()
+    {
+        string name = $"FORKLIFT_CE_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(name, "ünï=code");
+        try
+        {
+            using var block = CallerEnvironment.Capture();
+            using var fallback = CallerEnvironment.Capture(useRuntimeBlock: false);
+            var expected = Pairs(Environment.GetEnvironmentVariables());
+
+            Assert.Equal(expected, Pairs(block));
+            Assert.Equal(expected, Pairs(fallback));
+            Assert.True(block.TryGetValue(name, out var value));
+            Assert.Equal("ünï=code", value.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
+    public void A_variable_set_or_removed_with_SetEnvironmentVariable_is_seen_by_the_next_capture()
+    {
+        string name = $"FORKLIFT_CE_{Guid.NewGuid():N}";
+        try
+        {
+            Environment.SetEnvironmentVariable(name, "one");
+            using (var set = CallerEnvironment.Capture())
+                Assert.Equal("one", Value(set, name));
+
+            Environment.SetEnvironmentVariable(name, "two");
+            using (var changed = CallerEnvironment.Capture())
+                Assert.Equal("two", Value(changed, name));
+
+            Environment.SetEnvironmentVariable(name, null);
+            using (var removed = CallerEnvironment.Capture())
+                Assert.Null(Value(removed, name));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
+    public void The_block_is_parsed_as_GetEnvironmentVariables_parses_it()
+    {
+        // Skipped: an entry without '=', one whose name starts with '=' (Windows' hidden variables), a later
+        // duplicate (the first wins). Kept: an empty value, '=' inside a value.
+        using var env = CallerEnvironment.FromBlock("A=1\0NOEQUALS\0=C:=x\0B=\0A=2\0C=x=y");
+
+        Assert.Equal([("A", "1"), ("B", ""), ("C", "x=y")], Pairs(env));
+        Assert.False(env.TryGetValue("NOEQUALS", out _));
+        Assert.False(env.TryGetValue("", out _));
+    }
+
+    [Fact]
+    public void Many_variables_with_duplicates_are_indexed_once_each()
+    {
+        // More entries than the stack table holds (it rents one), every name twice.
+        var block = string.Join('\0', Enumerable.Range(0, 600).Select(i => $"V{i % 300}={i}"));
+        using var env = CallerEnvironment.FromBlock(block);
+
+        Assert.Equal(300, env.Count);
+        Assert.True(env.TryGetValue("V299", out var value));
+        Assert.Equal("299", value.ToString());
+    }
+
+    [Fact]
+    public void An_empty_environment_has_no_variables()
+    {
+        using var env = CallerEnvironment.FromDictionary(new Hashtable());
+
+        Assert.Equal(0, env.Count);
+        Assert.False(env.TryGetValue("PATH", out _));
+    }
+
+    [Fact]
+    public unsafe void A_runtime_without_the_block_methods_is_detected_and_capture_falls_back()
+    {
+        // This test assembly has no Interop.Kernel32: the lookup must say so rather than fail.
+        Assert.False(CallerEnvironment.TryFindRuntimeBlock(typeof(CallerEnvironmentSpecs).Assembly, out var get, out var free));
+        Assert.True(get == null && free == null);
+        Assert.True(CallerEnvironment.TryFindRuntimeBlock(typeof(object).Assembly, out get, out free));
+    }
+
+    [Fact]
+    public void A_disposed_environment_cannot_be_read()
+    {
+        var env = CallerEnvironment.Capture();
+        env.Dispose();
+        env.Dispose(); // twice is harmless
+
+        Assert.Throws<ObjectDisposedException>(() => env.TryGetValue("PATH", out _));
+    }
+
+    private static string? Value(CallerEnvironment env, string name) =>
+        env.TryGetValue(name, out var value) ? value.ToString() : null;
+
+    private static List<(string, string)> Pairs(CallerEnvironment env)
+    {
+        var pairs = new List<(string, string)>();
+        for (int i = 0; i < env.Count; i++)
+            pairs.Add((env[i].Name.ToString(), env[i].Value.ToString()));
+        return [.. pairs.OrderBy(p => p.Item1, StringComparer.Ordinal)];
+    }
+
+    private static List<(string, string)> Pairs(IDictionary variables) =>
+        [.. variables.Cast<DictionaryEntry>().Select(e => ((string)e.Key, (string)e.Value!)).OrderBy(p => p.Item1, StringComparer.Ordinal)];
+}
