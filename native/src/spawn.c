@@ -6,9 +6,9 @@
  * doubt about what runs where. The child side is spawn_child.c.
  *
  * One call: validate the plan (every refusal before any resource is taken), block every signal in this thread,
- * make the pipes (and on the fast path take a child stack), clone (clone3, else the legacy clone with the
- * emulations), restore the mask, then read the error pipe: EOF = exec'd, a record = the child failed (it is
- * reaped and its pidfd closed). Every fd made here is closed on every path except the pidfd of a live child and,
+ * take a child stack (fast path) or make the pipes (full path), clone (clone3, else the legacy clone with the
+ * emulations), restore the mask, then read the mailbox (fast path) or the error pipe (EOF = exec'd): a record
+ * means the child failed (it is reaped and its pidfd closed). Every fd made here is closed on every path except the pidfd of a live child and,
  * for FL_PLAN_SYNC, the two pipe ends handed to fl_spawn_release.
  */
 #include "spawn_internal.h"
@@ -296,7 +296,9 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
     int32_t fail_step = FL_STEP_SETUP;
     fl_spawn_record mailbox = {0, 0, 0, 0}; /* the fast path's answer (fl_child_ctx.mailbox) */
 
-    long r = fl_pipe2(errp, O_CLOEXEC);
+    /* The error pipe serves the full path only: the fast path's child reports into the mailbox, which the
+       parent reads once the child has exec'd or exited (vfork), so it costs no pipe and no fd moves. */
+    long r = fast ? 0 : fl_pipe2(errp, O_CLOEXEC);
     if (r >= 0 && sync)
         r = fl_pipe2(syncp, O_CLOEXEC);
     if (r >= 0 && fast) {
@@ -386,7 +388,6 @@ cloned:
     int outcome;
     if (fast) {
         /* vfork: the child has exec'd (its old memory released) or exited; a failure is in the mailbox */
-        fl_close(errp[0]);
         if (__atomic_load_n(&mailbox.magic, __ATOMIC_ACQUIRE) == FL_SPAWN_RECORD_MAGIC) {
             set_error(result, mailbox.err, mailbox.step, mailbox.detail);
             outcome = FL_COLLECT_FAILED;
