@@ -38,7 +38,7 @@ internal static class SpawnAllocBench
             ProcessLauncher.CheckClone(command, fast: true, launcher.CallerContext);
             long k2 = Stopwatch.GetTimestamp();
             long t2 = GC.GetAllocatedBytesForCurrentThread();
-            using var inputs = SpawnInputs.Capture(LinuxSystemCalls.Instance.GetParentPid());
+            var inputs = SpawnInputs.Capture(LinuxSystemCalls.Instance.GetParentPid());
             long k3 = Stopwatch.GetTimestamp();
             long t3 = GC.GetAllocatedBytesForCurrentThread();
             var model = SpawnPlanBuilder.Build(command, inputs, parentFds, sync: false);

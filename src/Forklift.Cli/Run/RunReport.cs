@@ -42,9 +42,9 @@ internal sealed class RunReport(TextWriter error, bool verbose)
     public void Plan(SpawnCommand command)
     {
         PlanModel model;
-        using var inputs = SpawnInputs.Capture(LinuxSystemCalls.Instance.GetParentPid()); // the model reads its environment
         try
         {
+            var inputs = SpawnInputs.Capture(LinuxSystemCalls.Instance.GetParentPid());
             model = SpawnPlanBuilder.Build(command, inputs, new Dictionary<int, int>(), sync: false);
         }
         catch (CommandException)

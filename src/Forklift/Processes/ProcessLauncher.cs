@@ -216,7 +216,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                     AddHandle(fd, stdio, ref parentFds, ref references);
             }
 
-            using var inputs = SpawnInputs.Capture(_system.GetParentPid());
+            var inputs = SpawnInputs.Capture(_system.GetParentPid());
             var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;

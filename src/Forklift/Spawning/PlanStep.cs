@@ -114,10 +114,11 @@ internal sealed record PlanModel
 }
 
 /// <summary>
-/// The child's environment, not copied: the caller's variables (when inherited; read in place from the
-/// <see cref="CallerEnvironment"/> of <see cref="SpawnInputs"/>, valid until it is disposed) with the command's
-/// changes on top. Enumerating it yields each variable once, name and value as views, without allocating;
-/// <see cref="SpawnPlan"/> writes them into the native block as <c>NAME=value</c>.
+/// The child's environment, not copied: the caller's variables (when inherited; the immutable
+/// <see cref="CallerEnvironment"/> snapshot of <see cref="SpawnInputs"/>) with the command's changes on top.
+/// Enumerating it yields each variable once, name and value as views, without allocating; <see cref="SpawnPlan"/>
+/// writes them into the native block as <c>NAME=value</c> (an unchanged inheritance as one copy of the
+/// snapshot's UTF-8 form).
 /// </summary>
 /// <param name="Inherited">The caller's variables, or null for a cleared environment.</param>
 /// <param name="Changes">Set (non-null value) or removed (null) variables, applied on top.</param>

@@ -47,11 +47,21 @@ internal sealed unsafe class SpawnPlan : IDisposable
         size += Align((nuint)(sizeof(nint) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(int) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(nint) * (model.Argv.Length + 1)));
+        // The caller's environment inherited unchanged (the common case) is copied in one piece, already UTF-8.
+        var inherited = model.Environment is { Inherited: { } caller, Changes.Count: 0 } ? caller.Utf8 : null;
         int envc = 0;
-        foreach (var (name, value) in model.Environment)
+        if (inherited is not null)
         {
-            size += (nuint)utf8.GetByteCount(name) + 1 + (nuint)utf8.GetByteCount(value) + 1;
-            envc++;
+            size += Align((nuint)inherited.Bytes.Length);
+            envc = inherited.Starts.Length;
+        }
+        else
+        {
+            foreach (var (name, value) in model.Environment)
+            {
+                size += (nuint)utf8.GetByteCount(name) + 1 + (nuint)utf8.GetByteCount(value) + 1;
+                envc++;
+            }
         }
         size += Align((nuint)(sizeof(nint) * (envc + 1)));
         foreach (var step in model.Steps)
@@ -98,15 +108,25 @@ internal sealed unsafe class SpawnPlan : IDisposable
             execPaths[i] = w.String(model.ExecPaths[i]);
         for (int i = 0; i < model.Argv.Length; i++)
             argv[i] = w.String(model.Argv[i]);
-        int e = 0;
-        foreach (var (name, value) in model.Environment)
+        if (inherited is not null)
         {
-            if (e == envc)
-                throw new InvalidOperationException("spawn plan layout overflow: the environment changed while it was laid out");
-            envp[e++] = w.Variable(name, value);
+            byte* bytes = w.Take((nuint)inherited.Bytes.Length);
+            inherited.Bytes.CopyTo(new Span<byte>(bytes, inherited.Bytes.Length));
+            for (int i = 0; i < envc; i++)
+                envp[i] = bytes + inherited.Starts[i];
         }
-        if (e != envc)
-            throw new InvalidOperationException("spawn plan layout: the environment changed while it was laid out");
+        else
+        {
+            int e = 0;
+            foreach (var (name, value) in model.Environment)
+            {
+                if (e == envc)
+                    throw new InvalidOperationException("spawn plan layout overflow: the environment changed while it was laid out");
+                envp[e++] = w.Variable(name, value);
+            }
+            if (e != envc)
+                throw new InvalidOperationException("spawn plan layout: the environment changed while it was laid out");
+        }
 
         plan->Version = FlSpawnPlan.CurrentVersion;
         plan->Flags = model.Flags;

@@ -9,12 +9,12 @@ namespace Forklift.Spawning;
 
 /// <summary>What the plan depends on besides the command: the caller's state, read once per start.</summary>
 /// <param name="Environment">
-/// The caller's environment (the managed view, as <c>Process.Start</c> uses it), read in place for this start
-/// (<see cref="Capture"/> takes a fresh snapshot; <see cref="Dispose"/> frees it). The plan reads it; it is not copied.
+/// The caller's environment (the managed view, as <c>Process.Start</c> uses it): an immutable snapshot
+/// (<see cref="Capture"/> reads the current one). The plan reads it; it is not copied.
 /// </param>
 /// <param name="ProcessId">The caller's pid (what the child's getppid returns).</param>
 /// <param name="ParentProcessId">The caller's parent's pid (what a sibling's getppid returns).</param>
-internal sealed record SpawnInputs(CallerEnvironment Environment, int ProcessId, int ParentProcessId) : IDisposable
+internal sealed record SpawnInputs(CallerEnvironment Environment, int ProcessId, int ParentProcessId)
 {
     private string? _currentDirectory;
 
@@ -37,9 +37,6 @@ internal sealed record SpawnInputs(CallerEnvironment Environment, int ProcessId,
     /// </summary>
     public static SpawnInputs Capture(int parentProcessId) =>
         new(CallerEnvironment.Capture(), System.Environment.ProcessId, parentProcessId);
-
-    /// <summary>Frees the environment snapshot; a plan model built from these inputs can no longer enumerate it.</summary>
-    public void Dispose() => Environment.Dispose();
 }
 
 /// <summary>

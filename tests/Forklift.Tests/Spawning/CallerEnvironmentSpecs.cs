@@ -26,8 +26,8 @@ public sealed class CallerEnvironmentSpecs
         Environment.SetEnvironmentVariable(name, "ünï=code");
         try
         {
-            using var block = CallerEnvironment.Capture();
-            using var fallback = CallerEnvironment.Capture(useRuntimeBlock: false);
+            var block = CallerEnvironment.Capture();
+            var fallback = CallerEnvironment.Capture(useRuntimeBlock: false);
             var expected = Pairs(Environment.GetEnvironmentVariables());
 
             Assert.Equal(expected, Pairs(block));
@@ -48,16 +48,16 @@ public sealed class CallerEnvironmentSpecs
         try
         {
             Environment.SetEnvironmentVariable(name, "one");
-            using (var set = CallerEnvironment.Capture())
-                Assert.Equal("one", Value(set, name));
-
+            var set = CallerEnvironment.Capture();
             Environment.SetEnvironmentVariable(name, "two");
-            using (var changed = CallerEnvironment.Capture())
-                Assert.Equal("two", Value(changed, name));
-
+            var changed = CallerEnvironment.Capture();
             Environment.SetEnvironmentVariable(name, null);
-            using (var removed = CallerEnvironment.Capture())
-                Assert.Null(Value(removed, name));
+            var removed = CallerEnvironment.Capture();
+
+            Assert.Equal("one", Value(set, name));
+            Assert.Equal("two", Value(changed, name));
+            Assert.Null(Value(removed, name));
+            Assert.Equal("one", Value(set, name)); // a snapshot never changes
         }
         finally
         {
@@ -70,7 +70,7 @@ public sealed class CallerEnvironmentSpecs
     {
         // Skipped: an entry without '=', one whose name starts with '=' (Windows' hidden variables), a later
         // duplicate (the first wins). Kept: an empty value, '=' inside a value.
-        using var env = CallerEnvironment.FromBlock("A=1\0NOEQUALS\0=C:=x\0B=\0A=2\0C=x=y");
+        var env = CallerEnvironment.FromBlock("A=1\0NOEQUALS\0=C:=x\0B=\0A=2\0C=x=y");
 
         Assert.Equal([("A", "1"), ("B", ""), ("C", "x=y")], Pairs(env));
         Assert.False(env.TryGetValue("NOEQUALS", out _));
@@ -82,7 +82,7 @@ public sealed class CallerEnvironmentSpecs
     {
         // More entries than the stack table holds (it rents one), every name twice.
         var block = string.Join('\0', Enumerable.Range(0, 600).Select(i => $"V{i % 300}={i}"));
-        using var env = CallerEnvironment.FromBlock(block);
+        var env = CallerEnvironment.FromBlock(block);
 
         Assert.Equal(300, env.Count);
         Assert.True(env.TryGetValue("V299", out var value));
@@ -92,7 +92,7 @@ public sealed class CallerEnvironmentSpecs
     [Fact]
     public void An_empty_environment_has_no_variables()
     {
-        using var env = CallerEnvironment.FromDictionary(new Hashtable());
+        var env = CallerEnvironment.FromDictionary(new Hashtable());
 
         Assert.Equal(0, env.Count);
         Assert.False(env.TryGetValue("PATH", out _));
@@ -108,13 +108,35 @@ public sealed class CallerEnvironmentSpecs
     }
 
     [Fact]
-    public void A_disposed_environment_cannot_be_read()
+    public void While_nothing_changes_the_same_snapshot_is_returned_and_a_change_makes_a_new_one()
     {
-        var env = CallerEnvironment.Capture();
-        env.Dispose();
-        env.Dispose(); // twice is harmless
+        string name = $"FORKLIFT_CE_{Guid.NewGuid():N}";
+        try
+        {
+            var first = CallerEnvironment.Capture();
+            var again = CallerEnvironment.Capture();
+            Environment.SetEnvironmentVariable(name, "x");
+            var changed = CallerEnvironment.Capture();
 
-        Assert.Throws<ObjectDisposedException>(() => env.TryGetValue("PATH", out _));
+            Assert.Same(first, again);
+            Assert.NotSame(again, changed);
+            Assert.Equal(again.Count + 1, changed.Count);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
+    public void The_UTF8_form_has_each_variable_once_at_its_offset_whatever_the_characters()
+    {
+        var env = CallerEnvironment.FromBlock("A=1\0ÜNÏ=çødé\0NOEQUALS\0A=2\0Z=😀");
+
+        var utf8 = env.Utf8;
+        var entries = utf8.Starts.Select(s => System.Text.Encoding.UTF8.GetString(utf8.Bytes.AsSpan(s, utf8.Bytes.AsSpan(s).IndexOf((byte)0))));
+
+        Assert.Equal(["A=1", "ÜNÏ=çødé", "Z=😀"], entries);
     }
 
     private static string? Value(CallerEnvironment env, string name) =>
