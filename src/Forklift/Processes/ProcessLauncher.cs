@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Forklift.Abi;
 using Forklift.Interop;
@@ -20,6 +21,12 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     private readonly ISystemCalls _system;
     private readonly Lazy<CallerContext> _context;
     private readonly Lazy<Reactor> _reactor;
+
+    // The commands already validated and checked against the clone model, with the context they were checked
+    // for. A Command is immutable, so the same instance started again (the common case: one command, many starts)
+    // needs neither again; a command with a handle source is not kept (whether the handle is open is checked
+    // per start). Weak keys: this does not keep commands alive.
+    private readonly ConditionalWeakTable<Command, CallerContext> _checked = new();
 
     /// <summary>A launcher for this process, whose clone requests are checked against its live context.</summary>
     public ProcessLauncher()
@@ -64,9 +71,15 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     public ChildProcess Start(Command command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        CommandValidator.Validate(command);
         bool sync = !command.ParentActions.IsEmpty;
-        CheckClone(command, fast: !sync, CallerContext);
+        var context = CallerContext;
+        if (!_checked.TryGetValue(command, out var checkedFor) || !ReferenceEquals(checkedFor, context))
+        {
+            CommandValidator.Validate(command);
+            CheckClone(command, fast: !sync, context);
+            if (!UsesHandles(command))
+                _checked.AddOrUpdate(command, context);
+        }
         return command.ParentDeathSignal != 0
             ? SpawnerThread.Run(() => StartCore(command, sync))
             : StartCore(command, sync);
@@ -357,6 +370,18 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             default:
                 return new SpawnException($"Step({result.ErrorStep})", errno, null, null, commandLine, result.Pid, path);
         }
+    }
+
+    private static bool UsesHandles(Command c)
+    {
+        if (c.StandardInput.Kind == StdioKind.Handle || c.StandardOutput.Kind == StdioKind.Handle || c.StandardError.Kind == StdioKind.Handle)
+            return true;
+        foreach (var (_, stdio) in c.FileDescriptors)
+        {
+            if (stdio.Kind == StdioKind.Handle)
+                return true;
+        }
+        return false;
     }
 
     private static Stdio StandardStream(Command c, int fd) => fd switch

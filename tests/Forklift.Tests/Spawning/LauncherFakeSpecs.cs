@@ -44,6 +44,35 @@ public sealed class LauncherFakeSpecs : IDisposable
     }
 
     [Fact]
+    public void A_command_started_again_is_still_refused_once_its_handle_is_closed()
+    {
+        // The launcher remembers commands it has checked, but never one with a handle: that check is per start.
+        var launcher = Launcher();
+        var handle = File.OpenHandle("/dev/null");
+        var command = new Command("/bin/prog").WithStandardOutput(Stdio.FromHandle(handle));
+        launcher.Start(command).Dispose();
+        launcher.Start(command).Dispose();
+
+        handle.Dispose();
+        var e = Assert.Throws<CommandException>(() => launcher.Start(command));
+
+        Assert.Equal("StandardOutput", e.Option);
+        Assert.Equal(2, _fake.Calls.Count(c => c == "fl_spawn"));
+    }
+
+    [Fact]
+    public void A_command_checked_by_one_launcher_is_checked_again_by_another_with_another_context()
+    {
+        var command = new Command("/bin/prog").WithCloneFlags(CloneFlags.NewPid);
+        Launcher().Start(command).Dispose();
+
+        var unprivileged = CallerContext.Root with { Uid = 1000, IsGlobalRoot = false, Capabilities = 0 };
+        var e = Assert.Throws<CloneRefusedException>(() => Launcher(unprivileged).Start(command));
+
+        Assert.Equal(Errno.EPERM, e.Errno);
+    }
+
+    [Fact]
     public void I_can_see_a_failing_pipe2_close_what_was_made_and_never_spawn()
     {
         _fake.Fail("pipe2", Errno.EMFILE, nth: 2);
