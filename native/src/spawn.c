@@ -48,6 +48,21 @@ struct fl_clone_args {
 };
 _Static_assert(sizeof(struct fl_clone_args) == 88, "clone_args VER2 is 88 bytes");
 
+/* The size clone3 is given: the smallest that holds what the call uses, VER0 (64: flags .. tls), VER1 (80: +
+   set_tid) or VER2 (88: + cgroup). Any of them is the kernel's ABI: copy_clone_args_from_user (kernel/fork.c)
+   accepts 64 to PAGE_SIZE bytes and copy_struct_from_user zero-fills the fields past the size, so the kernel
+   sees exactly the same request as with 88 and a zero tail. It also tells our clone3 calls apart from glibc's,
+   which always pass 88 (its pthread_create and posix_spawn): a seccomp filter can refuse ours alone, which is
+   how the EPERM fallback is tested under a real filter in a process whose runtime makes threads with clone3. */
+static unsigned long clone_args_size(const struct fl_clone_args *a)
+{
+    if (a->flags & CLONE_INTO_CGROUP)
+        return 88;
+    if (a->set_tid != 0 || a->set_tid_size != 0)
+        return 80;
+    return 64;
+}
+
 /* ---- the fast path's child stacks ----
  * A mapping [guard page | stack ... | fl_stack header]: the header sits at the very top, the child starts just
  * below it. With CLONE_VFORK the parent resumes only once the child has exec'd or exited, so the stack is free
@@ -329,7 +344,7 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
             .set_tid_size = plan->set_tid_size,
             .cgroup = plan->cgroup_fd,
         };
-        pid = clone_into_child(__NR_clone3, (long)&args, (long)sizeof args, 0, 0, 0, &ctx);
+        pid = clone_into_child(__NR_clone3, (long)&args, (long)clone_args_size(&args), 0, 0, 0, &ctx);
         if (pid >= 0) {
             result->used_clone3 = 1;
         } else if (pid == -ENOSYS || (pid == -EPERM && (plan->flags & FL_PLAN_FALLBACK_ON_EPERM))) {

@@ -180,7 +180,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 StackSize = fast ? 64 * 1024UL : 0,
                 SetTidValues = [],
             };
-            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context);
+            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args, (ulong)Clone3Struct.SmallestSize(args)), context); // the stage's size
             if (verdict.Allowed)
                 return;
             if (verdict.Errno != Errno.ENOSYS)

@@ -538,13 +538,6 @@ public sealed class SpawnSpecs
         }
     }
 
-    [Fact(Skip = "Belongs to the CLI: a seccomp filter blocking clone3 must be installed in the spawning process, and " +
-                 "the testee (seccomp-clone3 ERRNO PROG ARGS) can only exec a native program, not this managed test host. " +
-                 "The fallback is observable on ChildProcess.SpawnPath (see LauncherFakeSpecs and the legacy-clone spec here).")]
-    public void I_can_start_a_child_when_seccomp_blocks_clone3()
-    {
-    }
-
     [Fact(Timeout = 30_000)]
     public async Task I_can_run_the_full_path_with_a_parent_action_between_clone_and_exec()
     {
