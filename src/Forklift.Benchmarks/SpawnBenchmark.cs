@@ -50,6 +50,9 @@ public sealed record SpawnBenchmarkResult
     /// <summary>vfork + execve + waitpid, called from this process.</summary>
     public required double VforkRoundTrip { get; init; }
 
+    /// <summary>The raw clone3 path (CLONE_VM|CLONE_VFORK, execve at once) + waitpid, called from this process.</summary>
+    public required double Clone3RoundTrip { get; init; }
+
     /// <summary>Forklift: until <c>Start</c> returns.</summary>
     public required double ForkliftCall { get; init; }
 
@@ -62,8 +65,15 @@ public sealed record SpawnBenchmarkResult
     /// <summary>posix_spawn: until it returns.</summary>
     public required double PosixSpawnCall { get; init; }
 
-    /// <summary>The raw path: vfork until it returns in the parent (the child has exec'd).</summary>
+    /// <summary>
+    /// The raw clone3+exec path: clone3(CLONE_VM|CLONE_VFORK) until it returns in the parent (the child has
+    /// exec'd), with nothing else: no signal blocking, no pidfd, no step before execve. What the issue's start-call
+    /// figure is measured against.
+    /// </summary>
     public required double RawCall { get; init; }
+
+    /// <summary>vfork until it returns in the parent (the child has exec'd).</summary>
+    public required double VforkCall { get; init; }
 
     /// <summary>Forklift: bytes allocated per start + wait, every thread counted.</summary>
     public required double ForkliftAllocatedBytes { get; init; }
@@ -99,12 +109,14 @@ public sealed record SpawnBenchmarkResult
         Row(output, "Process.Start", ProcessStartRoundTrip, PosixSpawnRoundTrip, "posix_spawn");
         Row(output, "posix_spawn (C)", PosixSpawnRoundTrip, PosixSpawnRoundTrip, "posix_spawn");
         Row(output, "vfork+exec (C)", VforkRoundTrip, PosixSpawnRoundTrip, "posix_spawn");
+        Row(output, "clone3+exec (C)", Clone3RoundTrip, PosixSpawnRoundTrip, "posix_spawn");
         output.WriteLine("  the start call (until the start function returns)");
-        Row(output, "forklift Start", ForkliftCall, RawCall, "raw vfork+exec");
-        Row(output, "  its native stage", StageCall, RawCall, "raw vfork+exec");
-        Row(output, "Process.Start", ProcessStartCall, RawCall, "raw vfork+exec");
-        Row(output, "posix_spawn (C)", PosixSpawnCall, RawCall, "raw vfork+exec");
-        Row(output, "raw vfork+exec (C)", RawCall, RawCall, "raw vfork+exec");
+        Row(output, "forklift Start", ForkliftCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
+        Row(output, "  its native stage", StageCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
+        Row(output, "Process.Start", ProcessStartCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
+        Row(output, "posix_spawn (C)", PosixSpawnCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
+        Row(output, "raw clone3+exec (C)", RawCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
+        Row(output, "raw vfork+exec (C)", VforkCall, RawCall, "raw clone3+exec", VforkCall, "raw vfork+exec");
         output.WriteLine(Invariant($"  allocated per spawn: forklift {ForkliftAllocatedBytes:N0} B, Process.Start {ProcessStartAllocatedBytes:N0} B"));
         output.WriteLine(Invariant($"  two threads, spawns/s: forklift {TwoThreadsForkliftPerSecond:N0} ({TwoThreadsForkliftPerSecond / TwoThreadsCPerSecond:P0} of C), Process.Start {TwoThreadsProcessStartPerSecond:N0} ({TwoThreadsProcessStartPerSecond / TwoThreadsCPerSecond:P0} of C), C {TwoThreadsCPerSecond:N0}"));
         if (ForkliftRoundTripBusy is { } busy && ForkliftRoundTripIdle is { } idle)
@@ -119,8 +131,8 @@ public sealed record SpawnBenchmarkResult
     {
         var j = new StringBuilder();
         j.Append(CultureInfo.InvariantCulture, $"{{\"program\": \"{Escape(Program)}\", \"rounds\": {Rounds}, ");
-        j.Append(CultureInfo.InvariantCulture, $"\"forklift_rt_us\": {ForkliftRoundTrip:F1}, \"process_start_rt_us\": {ProcessStartRoundTrip:F1}, \"posix_spawn_rt_us\": {PosixSpawnRoundTrip:F1}, \"vfork_rt_us\": {VforkRoundTrip:F1}, ");
-        j.Append(CultureInfo.InvariantCulture, $"\"forklift_call_us\": {ForkliftCall:F1}, \"raw_call_us\": {RawCall:F1}, \"stage_call_us\": {StageCall:F1}, \"process_start_call_us\": {ProcessStartCall:F1}, \"posix_spawn_call_us\": {PosixSpawnCall:F1}, ");
+        j.Append(CultureInfo.InvariantCulture, $"\"forklift_rt_us\": {ForkliftRoundTrip:F1}, \"process_start_rt_us\": {ProcessStartRoundTrip:F1}, \"posix_spawn_rt_us\": {PosixSpawnRoundTrip:F1}, \"vfork_rt_us\": {VforkRoundTrip:F1}, \"clone3_rt_us\": {Clone3RoundTrip:F1}, ");
+        j.Append(CultureInfo.InvariantCulture, $"\"forklift_call_us\": {ForkliftCall:F1}, \"raw_call_us\": {RawCall:F1}, \"vfork_call_us\": {VforkCall:F1}, \"stage_call_us\": {StageCall:F1}, \"process_start_call_us\": {ProcessStartCall:F1}, \"posix_spawn_call_us\": {PosixSpawnCall:F1}, ");
         j.Append(CultureInfo.InvariantCulture, $"\"forklift_alloc_bytes_per_spawn\": {ForkliftAllocatedBytes:F0}, \"process_start_alloc_bytes_per_spawn\": {ProcessStartAllocatedBytes:F0}, ");
         j.Append(CultureInfo.InvariantCulture, $"\"two_threads_forklift_per_s\": {TwoThreadsForkliftPerSecond:F0}, \"two_threads_process_per_s\": {TwoThreadsProcessStartPerSecond:F0}, \"two_threads_c_per_s\": {TwoThreadsCPerSecond:F0}, ");
         j.Append(CultureInfo.InvariantCulture, $"\"live_children\": {LiveChildren}, \"forklift_rt_us_idle\": {Number(ForkliftRoundTripIdle)}, \"forklift_rt_us_live_children\": {Number(ForkliftRoundTripBusy)}}}");
@@ -130,6 +142,9 @@ public sealed record SpawnBenchmarkResult
     private static void Row(TextWriter output, string name, double us, double baseline, string baselineName) =>
         output.WriteLine(Invariant($"    {name,-22} {us,9:F1} µs   {us / baseline,5:F2}x {baselineName}"));
 
+    private static void Row(TextWriter output, string name, double us, double baseline, string baselineName, double other, string otherName) =>
+        output.WriteLine(Invariant($"    {name,-22} {us,9:F1} µs   {us / baseline,5:F2}x {baselineName}, {us / other,5:F2}x {otherName}"));
+
     private static string Number(double? value) => value is { } v ? v.ToString("F1", CultureInfo.InvariantCulture) : "null";
 
     private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
@@ -138,8 +153,8 @@ public sealed record SpawnBenchmarkResult
 }
 
 /// <summary>
-/// Spawn + wait of a trivial program for Forklift, System.Diagnostics.Process and libc posix_spawn (and vfork, for
-/// reference) called from this same .NET process, interleaved in rounds (in a shuffled order each round) so every
+/// Spawn + wait of a trivial program for Forklift, System.Diagnostics.Process and libc posix_spawn (and the raw
+/// clone3 and vfork paths, for reference) called from this same .NET process, interleaved in rounds (in a shuffled order each round) so every
 /// contender sees the same machine state; then start-call times, allocations per spawn, two-thread throughput
 /// against two threads running C, and the cost of one more spawn with many live children. Used by
 /// <c>forklift bench spawn</c> and by <c>bench/Forklift.Bench spawn</c>.
@@ -153,6 +168,9 @@ public static unsafe partial class SpawnBenchmark
 
     [LibraryImport(Peers, EntryPoint = "flb_vfork_wait")]
     private static partial int VforkWait(byte* path, byte** argv, byte** envp, long* callNs);
+
+    [LibraryImport(Peers, EntryPoint = "flb_clone3_wait")]
+    private static partial int Clone3Wait(byte* path, byte** argv, byte** envp, long* callNs);
 
     [LibraryImport(Peers, EntryPoint = "flb_posix_spawn_loop")]
     private static partial int PosixSpawnLoop(byte* path, byte** argv, byte** envp, int count);
@@ -177,12 +195,13 @@ public static unsafe partial class SpawnBenchmark
             using (var p = Process.Start(psi)!) { p.WaitForExit(); }
             PosixSpawnWait(native.Path, native.Argv, native.Envp, null);
             VforkWait(native.Path, native.Argv, native.Envp, null);
+            Clone3Wait(native.Path, native.Argv, native.Envp, null);
         }
 
-        var fRt = new List<double>(rounds); var pRt = new List<double>(rounds); var sRt = new List<double>(rounds); var vRt = new List<double>(rounds);
-        var fCall = new List<double>(rounds); var pCall = new List<double>(rounds); var sCall = new List<double>(rounds); var vCall = new List<double>(rounds);
+        var fRt = new List<double>(rounds); var pRt = new List<double>(rounds); var sRt = new List<double>(rounds); var vRt = new List<double>(rounds); var cRt = new List<double>(rounds);
+        var fCall = new List<double>(rounds); var pCall = new List<double>(rounds); var sCall = new List<double>(rounds); var vCall = new List<double>(rounds); var cCall = new List<double>(rounds);
         var stageCall = new List<double>(rounds);
-        var order = new[] { 0, 1, 2, 3 };
+        var order = new[] { 0, 1, 2, 3, 4 };
         var rng = new Random(12345);
         for (int r = 0; r < rounds; r++)
         {
@@ -225,7 +244,7 @@ public static unsafe partial class SpawnBenchmark
                             sRt.Add(Us(t0, t2));
                             break;
                         }
-                    default:
+                    case 3:
                         {
                             long callNs;
                             int st = VforkWait(native.Path, native.Argv, native.Envp, &callNs);
@@ -233,6 +252,16 @@ public static unsafe partial class SpawnBenchmark
                             Check(st == 0, program, "vfork");
                             vCall.Add(callNs / 1000.0);
                             vRt.Add(Us(t0, t2));
+                            break;
+                        }
+                    default:
+                        {
+                            long callNs;
+                            int st = Clone3Wait(native.Path, native.Argv, native.Envp, &callNs);
+                            long t2 = Stopwatch.GetTimestamp();
+                            Check(st == 0, program, "clone3");
+                            cCall.Add(callNs / 1000.0);
+                            cRt.Add(Us(t0, t2));
                             break;
                         }
                 }
@@ -294,11 +323,13 @@ public static unsafe partial class SpawnBenchmark
             ProcessStartRoundTrip = Median(pRt),
             PosixSpawnRoundTrip = Median(sRt),
             VforkRoundTrip = Median(vRt),
+            Clone3RoundTrip = Median(cRt),
             ForkliftCall = Median(fCall),
             StageCall = Median(stageCall),
             ProcessStartCall = Median(pCall),
             PosixSpawnCall = Median(sCall),
-            RawCall = Median(vCall),
+            RawCall = Median(cCall),
+            VforkCall = Median(vCall),
             ForkliftAllocatedBytes = (a1 - a0) / (double)allocRounds,
             ProcessStartAllocatedBytes = (a2 - a1) / (double)allocRounds,
             TwoThreadsForkliftPerSecond = fTwo,

@@ -6,7 +6,7 @@ namespace Forklift.Cli.Bench;
 /// <summary>
 /// <c>forklift bench spawn</c>: spawn + wait of a program with Forklift, <c>Process.Start</c>, libc
 /// <c>posix_spawn</c> and vfork, all called from this process and interleaved in rounds; prints medians and ratios
-/// (round trips against posix_spawn, start calls against the raw vfork path), allocations per spawn, two-thread
+/// (round trips against posix_spawn, start calls against the raw clone3 and vfork paths), allocations per spawn, two-thread
 /// throughput against C, and one more spawn with many live children; <c>--json</c> prints one object instead.
 /// The measurement is <see cref="SpawnBenchmark"/>, the same code as <c>bench/Forklift.Bench spawn</c>. Exit 0,
 /// 2 for unusable arguments, 1 when a contender failed (its program did not exit 0, the C peers are missing).
