@@ -76,7 +76,9 @@ internal sealed unsafe class SpawnPlan : IDisposable
         foreach (var s in model.Argv)
             size += (nuint)utf8.GetByteCount(s) + 1;
 
-        byte* block = (byte*)NativeMemory.AllocZeroed(size);
+        // Not zeroed as a whole: Take zeroes the structs and arrays it hands out; strings and the environment's
+        // bytes are written whole (most of the block), so clearing them first would only cost a pass over memory.
+        byte* block = (byte*)NativeMemory.Alloc(size);
         var w = new Writer(block, size);
         var plan = (FlSpawnPlan*)w.Take((nuint)sizeof(FlSpawnPlan));
         var steps = (FlSpawnStep*)w.Take((nuint)(sizeof(FlSpawnStep) * model.Steps.Length));
@@ -110,7 +112,7 @@ internal sealed unsafe class SpawnPlan : IDisposable
             argv[i] = w.String(model.Argv[i]);
         if (inherited is not null)
         {
-            byte* bytes = w.Take((nuint)inherited.Bytes.Length);
+            byte* bytes = w.TakeUninitialized((nuint)inherited.Bytes.Length);
             inherited.Bytes.CopyTo(new Span<byte>(bytes, inherited.Bytes.Length));
             for (int i = 0; i < envc; i++)
                 envp[i] = bytes + inherited.Starts[i];
@@ -211,7 +213,16 @@ internal sealed unsafe class SpawnPlan : IDisposable
     {
         private nuint _used;
 
+        /// <summary>The next <paramref name="bytes"/> (8-aligned), zeroed.</summary>
         public byte* Take(nuint bytes)
+        {
+            byte* p = TakeUninitialized(bytes);
+            NativeMemory.Clear(p, bytes);
+            return p;
+        }
+
+        /// <summary>The next <paramref name="bytes"/> (8-aligned), for the caller to write whole.</summary>
+        public byte* TakeUninitialized(nuint bytes)
         {
             byte* p = block + _used;
             _used += Align(bytes);
