@@ -23,10 +23,10 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     private readonly Lazy<Reactor> _reactor;
 
     // The commands already validated and checked against the clone model, with the context they were checked
-    // for. A Command is immutable, so the same instance started again (the common case: one command, many starts)
-    // needs neither again; a command with a handle source is not kept (whether the handle is open is checked
-    // per start). Weak keys: this does not keep commands alive.
-    private readonly ConditionalWeakTable<Command, CallerContext> _checked = new();
+    // for, and the last plan model built for them. A Command is immutable, so the same instance started again
+    // (the common case: one command, many starts) needs neither check again; a command with a handle source is
+    // not kept (whether the handle is open is checked per start). Weak keys: this does not keep commands alive.
+    private readonly ConditionalWeakTable<Command, CommandCache> _checked = new();
 
     /// <summary>A launcher for this process, whose clone requests are checked against its live context.</summary>
     public ProcessLauncher()
@@ -73,16 +73,20 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         ArgumentNullException.ThrowIfNull(command);
         bool sync = !command.ParentActions.IsEmpty;
         var context = CallerContext;
-        if (!_checked.TryGetValue(command, out var checkedFor) || !ReferenceEquals(checkedFor, context))
+        if (!_checked.TryGetValue(command, out var cache) || !ReferenceEquals(cache.CheckedFor, context))
         {
             CommandValidator.Validate(command);
             CheckClone(command, fast: !sync, context);
+            cache = null;
             if (!UsesHandles(command))
-                _checked.AddOrUpdate(command, context);
+            {
+                cache = new CommandCache(context);
+                _checked.AddOrUpdate(command, cache);
+            }
         }
         return command.ParentDeathSignal != 0
-            ? SpawnerThread.Run(() => StartCore(command, sync))
-            : StartCore(command, sync);
+            ? SpawnerThread.Run(() => StartCore(command, sync, cache))
+            : StartCore(command, sync, cache);
     }
 
     IChildProcess IProcessLauncher.Start(Command command) => Start(command);
@@ -195,7 +199,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             throw new CloneRefusedException("Clone", legacyVerdict, c.ToString());
     }
 
-    private ChildProcess StartCore(Command c, bool sync)
+    private ChildProcess StartCore(Command c, bool sync, CommandCache? cache)
     {
         // Made only when the command has pipes or handles (a plain command allocates none of them).
         List<int>? toClose = null;   // every fd created here that is not handed over by the end
@@ -230,7 +234,9 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             }
 
             var inputs = SpawnInputs.Capture(_system.GetParentPid());
-            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
+            var model = parentFds is null && cache is not null
+                ? cache.Model(c, inputs, sync)
+                : SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
             if (_system.Spawn(plan.Native, &result) != 0)
@@ -370,6 +376,34 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             default:
                 return new SpawnException($"Step({result.ErrorStep})", errno, null, null, commandLine, result.Pid, path);
         }
+    }
+
+    /// <summary>What the launcher remembers about one command instance (see <c>_checked</c>).</summary>
+    private sealed class CommandCache(CallerContext checkedFor)
+    {
+        private Built? _last;
+
+        /// <summary>The caller context the command was validated and clone-checked for.</summary>
+        public CallerContext CheckedFor { get; } = checkedFor;
+
+        /// <summary>
+        /// The plan model for a start without parent fds: the last one built, when it was built from equal inputs
+        /// (record equality: the same environment snapshot, which <see cref="CallerEnvironment"/> keeps while the
+        /// environment is unchanged, the same pids, and the current directory read by neither or by both). The
+        /// builder is a pure function of the command, the inputs, the parent fds and the path, and the model is
+        /// immutable, so reusing it gives the child exactly the plan a new build would.
+        /// </summary>
+        public PlanModel Model(Command c, SpawnInputs inputs, bool sync)
+        {
+            var last = Volatile.Read(ref _last);
+            if (last is not null && last.Sync == sync && last.Inputs.Equals(inputs))
+                return last.Model;
+            var model = SpawnPlanBuilder.Build(c, inputs, s_noParentFds, sync);
+            Volatile.Write(ref _last, new Built(inputs, sync, model));
+            return model;
+        }
+
+        private sealed record Built(SpawnInputs Inputs, bool Sync, PlanModel Model);
     }
 
     private static bool UsesHandles(Command c)

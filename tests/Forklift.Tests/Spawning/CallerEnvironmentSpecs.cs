@@ -139,6 +139,20 @@ public sealed class CallerEnvironmentSpecs
         Assert.Equal(["A=1", "ÜNÏ=çødé", "Z=😀"], entries);
     }
 
+    [Fact]
+    public void Inputs_captured_with_nothing_changed_are_equal_until_one_reads_the_current_directory()
+    {
+        // The launcher reuses a command's plan model when the inputs are equal (record equality): an input the
+        // build read (the current directory, for relative paths) must make them differ from inputs that did not.
+        var a = SpawnInputs.Capture(1);
+        var b = SpawnInputs.Capture(1);
+
+        Assert.Equal(a, b);
+        _ = a.CurrentDirectory;
+        Assert.NotEqual(a, b);
+        Assert.NotEqual(SpawnInputs.Capture(1), SpawnInputs.Capture(2));
+    }
+
     private static string? Value(CallerEnvironment env, string name) =>
         env.TryGetValue(name, out var value) ? value.ToString() : null;
 

@@ -465,6 +465,35 @@ public sealed class SpawnSpecs
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task One_command_started_again_searches_the_PATH_the_caller_has_at_each_start()
+    {
+        // The launcher reuses a command's plan while its inputs are equal: a PATH change must still be seen.
+        await using var guard = SpawnGuard.Start();
+        string? saved = Environment.GetEnvironmentVariable("PATH");
+        var command = new Command(System.IO.Path.GetFileName(Testee.Path)).WithArguments("exit", "5");
+        try
+        {
+            Environment.SetEnvironmentVariable("PATH", System.IO.Path.GetDirectoryName(Testee.Path));
+            using var first = command.Start();
+            var found = await first.WaitForExitAsync();
+            Environment.SetEnvironmentVariable("PATH", "/nonexistent-c");
+            var e = Assert.Throws<SpawnException>(() => command.Start());
+            Environment.SetEnvironmentVariable("PATH", System.IO.Path.GetDirectoryName(Testee.Path));
+            using var second = command.Start();
+            var again = await second.WaitForExitAsync();
+
+            Assert.Equal(5, found.ExitCode);
+            Assert.Equal(Errno.ENOENT, e.Errno);
+            Assert.Equal(["/nonexistent-c/forklift-testee"], e.ExecAttempts.Select(a => a.Path));
+            Assert.Equal(5, again.ExitCode);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", saved);
+        }
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task I_can_see_every_PATH_directory_tried_when_a_program_is_not_found()
     {
         await using var guard = SpawnGuard.Start();
