@@ -20,7 +20,7 @@
 
 #define FL_PLAN_KNOWN_FLAGS                                                                                   \
     (FL_PLAN_FAST | FL_PLAN_NO_CLONE3 | FL_PLAN_FALLBACK_ON_EPERM | FL_PLAN_SYNC | FL_PLAN_RESET_SIGNALS |      \
-     FL_PLAN_SET_SIGMASK)
+     FL_PLAN_SET_SIGMASK | FL_PLAN_TIME_CALL)
 
 /* Clone flags a plan may not pass: the stage sets them itself (VM, VFORK), or they would make the child share the
    stage's state with the host (the fd table holding the pipes, the cwd and umask, the signal handlers, the
@@ -264,9 +264,9 @@ static int32_t validate(const fl_spawn_plan *plan, int32_t *step, int32_t *detai
 
 FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
 {
-    int64_t start = fl_monotonic_ns();
     if (result == 0)
         return -1;
+    const int64_t start = plan && (plan->flags & FL_PLAN_TIME_CALL) ? fl_monotonic_ns() : 0;
     result->pid = 0;
     result->pidfd = -1;
     result->ok = 0;
@@ -372,7 +372,8 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
 
 cloned:
     /* Here the fast path's child has exec'd or exited (vfork): its stack is free again. */
-    result->call_ns = fl_monotonic_ns() - start;
+    if (plan->flags & FL_PLAN_TIME_CALL)
+        result->call_ns = fl_monotonic_ns() - start;
     if (stack)
         stack_release(stack);
     fl_sigprocmask(FL_SIG_SETMASK, &old_mask, 0);

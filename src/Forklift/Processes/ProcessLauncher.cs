@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Forklift.Abi;
@@ -21,6 +22,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     private readonly ISystemCalls _system;
     private readonly Lazy<CallerContext> _context;
     private readonly Lazy<Reactor> _reactor;
+    private readonly Func<int> _readParentPid; // one delegate: the inputs of two starts compare equal
 
     // The commands already validated and checked against the clone model, with the context they were checked
     // for, and the last plan model built for them. A Command is immutable, so the same instance started again
@@ -49,6 +51,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         _system = system;
         _context = new Lazy<CallerContext>(context, LazyThreadSafetyMode.ExecutionAndPublication);
         _reactor = new Lazy<Reactor>(() => new Reactor(system), LazyThreadSafetyMode.ExecutionAndPublication);
+        _readParentPid = system.GetParentPid;
     }
 
     /// <summary>The shared launcher of this process (real system calls, live caller context).</summary>
@@ -233,13 +236,16 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                     AddHandle(fd, stdio, ref parentFds, ref references);
             }
 
-            var inputs = SpawnInputs.Capture(_system.GetParentPid());
+            var inputs = SpawnInputs.Capture(_readParentPid);
             var model = parentFds is null && cache is not null
                 ? cache.Model(c, inputs, sync)
                 : SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
-            if (_system.Spawn(plan.Native, &result) != 0)
+            long called = Stopwatch.GetTimestamp(); // timed here: the stage's own clock reads are system calls
+            int spawned = _system.Spawn(plan.Native, &result);
+            var callDuration = Stopwatch.GetElapsedTime(called);
+            if (spawned != 0)
                 throw Failure(c, plan, result, fast: !sync);
             if (sync)
                 RunParentActions(c, plan, &result);
@@ -267,7 +273,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 stdout = Stream(1);
                 stderr = Stream(2);
             }
-            return new ChildProcess(_system, c, result.Pid, pidfd, path, TimeSpan.FromTicks(result.CallNanoseconds / 100), watch,
+            return new ChildProcess(_system, c, result.Pid, pidfd, path, callDuration, watch,
                 stdin, stdout, stderr);
 
             ChildPipeStream? Stream(int fd)

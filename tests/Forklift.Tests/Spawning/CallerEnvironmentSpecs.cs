@@ -151,6 +151,17 @@ public sealed class CallerEnvironmentSpecs
         _ = a.CurrentDirectory;
         Assert.NotEqual(a, b);
         Assert.NotEqual(SpawnInputs.Capture(1), SpawnInputs.Capture(2));
+
+        int reads = 0;
+        Func<int> readParent = () => ++reads;
+        var c = SpawnInputs.Capture(readParent);
+        var d = SpawnInputs.Capture(readParent);
+        Assert.Equal(c, d);
+        Assert.Equal(0, reads); // read on first use only
+        Assert.Equal(1, c.ParentProcessId);
+        Assert.Equal(1, c.ParentProcessId);
+        Assert.NotEqual(c, d);
+        Assert.Equal(1, reads);
     }
 
     private static string? Value(CallerEnvironment env, string name) =>
