@@ -36,7 +36,7 @@ public sealed class BenchSpecs
         outcome.Exits(0);
         using var json = JsonDocument.Parse(outcome.Out);
         var root = json.RootElement;
-        foreach (var name in new[] { "forklift_rt_us", "process_start_rt_us", "posix_spawn_rt_us", "forklift_call_us", "raw_call_us", "vfork_call_us", "stage_call_us", "forklift_alloc_bytes_per_spawn", "forklift_rt_us_live_children" })
+        foreach (var name in new[] { "forklift_rt_us", "process_start_rt_us", "posix_spawn_rt_us", "forklift_call_us", "raw_call_us", "vfork_call_us", "stage_call_us", "forklift_managed_us", "forklift_alloc_bytes_per_spawn", "forklift_rt_us_live_children" })
             Assert.True(root.GetProperty(name).GetDouble() > 0, $"{name} in {outcome.Out}");
         Assert.Equal("/bin/true", root.GetProperty("program").GetString());
         Assert.Equal(20, root.GetProperty("rounds").GetInt32());
