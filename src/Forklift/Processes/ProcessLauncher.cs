@@ -30,6 +30,10 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     // not kept (whether the handle is open is checked per start). Weak keys: this does not keep commands alive.
     private readonly ConditionalWeakTable<Command, CommandCache> _checked = new();
 
+    // The entry of the command started last, looked at before the table: one reference comparison for the
+    // command started again and again (it keeps that one command alive).
+    private volatile CommandCache? _lastStarted;
+
     /// <summary>A launcher for this process, whose clone requests are checked against its live context.</summary>
     public ProcessLauncher()
         : this(LinuxSystemCalls.Instance, CallerContextReader.Live)
@@ -76,16 +80,22 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         ArgumentNullException.ThrowIfNull(command);
         bool sync = !command.ParentActions.IsEmpty;
         var context = CallerContext;
-        if (!_checked.TryGetValue(command, out var cache) || !ReferenceEquals(cache.CheckedFor, context))
+        var cache = _lastStarted;
+        if (cache is null || !ReferenceEquals(cache.Command, command) || !ReferenceEquals(cache.CheckedFor, context))
         {
-            CommandValidator.Validate(command);
-            CheckClone(command, fast: !sync, context);
-            cache = null;
-            if (!UsesHandles(command))
+            if (!_checked.TryGetValue(command, out cache) || !ReferenceEquals(cache.CheckedFor, context))
             {
-                cache = new CommandCache(context);
-                _checked.AddOrUpdate(command, cache);
+                CommandValidator.Validate(command);
+                CheckClone(command, fast: !sync, context);
+                cache = null;
+                if (!UsesHandles(command))
+                {
+                    cache = new CommandCache(command, context);
+                    _checked.AddOrUpdate(command, cache);
+                }
             }
+            if (cache is not null)
+                _lastStarted = cache;
         }
         return command.ParentDeathSignal != 0
             ? SpawnerThread.Run(() => StartCore(command, sync, cache))
@@ -385,9 +395,12 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     }
 
     /// <summary>What the launcher remembers about one command instance (see <c>_checked</c>).</summary>
-    private sealed class CommandCache(CallerContext checkedFor)
+    private sealed class CommandCache(Command command, CallerContext checkedFor)
     {
         private Built? _last;
+
+        /// <summary>The command (the table's key; a value may refer to its key without keeping it alive).</summary>
+        public Command Command { get; } = command;
 
         /// <summary>The caller context the command was validated and clone-checked for.</summary>
         public CallerContext CheckedFor { get; } = checkedFor;
