@@ -8,7 +8,8 @@ namespace Forklift.Bench;
 
 /// <summary>
 /// Where the bytes of one spawn go: the managed allocations of each phase of <c>Start</c> on this thread
-/// (validate, clone check, capture, build, layout), then the whole start and start+wait on every thread; and the
+/// (validate, clone check, capture, build, layout, each called afresh: Start itself skips the first two and the
+/// build for a command it has started before), then the whole start and start+wait on every thread; and the
 /// median time of each phase.
 /// <c>forklift-bench spawn-alloc [--rounds N]</c>
 /// </summary>
@@ -92,7 +93,7 @@ internal static class SpawnAllocBench
         Line("lay out native block (this thread)", layout);
         Line("Start (this thread)", start);
         Line("Start + wait (all threads)", total);
-        string[] names = ["validate", "clone check", "capture inputs", "build plan model", "lay out native block", "Start (whole call)", "  its native stage (call_ns)"];
+        string[] names = ["validate", "clone check", "capture inputs", "build plan model", "lay out native block", "Start (whole call)", "  its native stage"];
         Console.WriteLine("median time per phase");
         for (int k = 0; k < ticks.Length; k++)
         {

@@ -120,6 +120,9 @@
 #define FL_PLAN_RESET_SIGNALS 0x10    /* reset every caught signal to SIG_DFL (ignored ones stay ignored), with
                                          CLONE_CLEAR_SIGHAND where clone3 is used, by a loop otherwise. Always set by C# */
 #define FL_PLAN_SET_SIGMASK 0x20      /* install sigmask before execve (else the child gets an empty mask) */
+#define FL_PLAN_TIME_CALL 0x40        /* fill fl_spawn_result.call_ns. Off, the stage reads no clock: its clock reads are
+                                         raw system calls (no vDSO without libc), which cost about 1.5 us each under
+                                         some hypervisors; a caller can time the call with its own (vDSO) clock */
 
 /* ---- where a failure happened (fl_spawn_record.step / fl_spawn_result.error_step) ---- */
 /* step >= 0: index into steps[] */
@@ -198,7 +201,8 @@ typedef struct fl_spawn_result {
     int32_t error_detail; /* as fl_spawn_record.detail */
     int32_t sync_fd;      /* FL_PLAN_SYNC: the parent's end of the sync pipe, else -1 */
     int32_t error_fd;     /* FL_PLAN_SYNC: the parent's end of the error pipe (read by fl_spawn_release), else -1 */
-    int64_t call_ns;      /* CLOCK_MONOTONIC time from the entry of fl_spawn to the clone's return in the parent */
+    int64_t call_ns;      /* FL_PLAN_TIME_CALL: CLOCK_MONOTONIC time from the entry of fl_spawn to the clone's return
+                             in the parent; else 0 */
 } fl_spawn_result;
 
 _Static_assert(sizeof(fl_spawn_result) == 48, "fl_spawn_result layout is frozen");

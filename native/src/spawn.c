@@ -6,9 +6,9 @@
  * doubt about what runs where. The child side is spawn_child.c.
  *
  * One call: validate the plan (every refusal before any resource is taken), block every signal in this thread,
- * make the pipes (and on the fast path take a child stack), clone (clone3, else the legacy clone with the
- * emulations), restore the mask, then read the error pipe: EOF = exec'd, a record = the child failed (it is
- * reaped and its pidfd closed). Every fd made here is closed on every path except the pidfd of a live child and,
+ * take a child stack (fast path) or make the pipes (full path), clone (clone3, else the legacy clone with the
+ * emulations), restore the mask, then read the mailbox (fast path) or the error pipe (EOF = exec'd): a record
+ * means the child failed (it is reaped and its pidfd closed). Every fd made here is closed on every path except the pidfd of a live child and,
  * for FL_PLAN_SYNC, the two pipe ends handed to fl_spawn_release.
  */
 #include "spawn_internal.h"
@@ -20,7 +20,7 @@
 
 #define FL_PLAN_KNOWN_FLAGS                                                                                   \
     (FL_PLAN_FAST | FL_PLAN_NO_CLONE3 | FL_PLAN_FALLBACK_ON_EPERM | FL_PLAN_SYNC | FL_PLAN_RESET_SIGNALS |      \
-     FL_PLAN_SET_SIGMASK)
+     FL_PLAN_SET_SIGMASK | FL_PLAN_TIME_CALL)
 
 /* Clone flags a plan may not pass: the stage sets them itself (VM, VFORK), or they would make the child share the
    stage's state with the host (the fd table holding the pipes, the cwd and umask, the signal handlers, the
@@ -47,6 +47,21 @@ struct fl_clone_args {
     uint64_t cgroup;
 };
 _Static_assert(sizeof(struct fl_clone_args) == 88, "clone_args VER2 is 88 bytes");
+
+/* The size clone3 is given: the smallest that holds what the call uses, VER0 (64: flags .. tls), VER1 (80: +
+   set_tid) or VER2 (88: + cgroup). Any of them is the kernel's ABI: copy_clone_args_from_user (kernel/fork.c)
+   accepts 64 to PAGE_SIZE bytes and copy_struct_from_user zero-fills the fields past the size, so the kernel
+   sees exactly the same request as with 88 and a zero tail. It also tells our clone3 calls apart from glibc's,
+   which always pass 88 (its pthread_create and posix_spawn): a seccomp filter can refuse ours alone, which is
+   how the EPERM fallback is tested under a real filter in a process whose runtime makes threads with clone3. */
+static unsigned long clone_args_size(const struct fl_clone_args *a)
+{
+    if (a->flags & CLONE_INTO_CGROUP)
+        return 88;
+    if (a->set_tid != 0 || a->set_tid_size != 0)
+        return 80;
+    return 64;
+}
 
 /* ---- the fast path's child stacks ----
  * A mapping [guard page | stack ... | fl_stack header]: the header sits at the very top, the child starts just
@@ -257,9 +272,9 @@ static int32_t validate(const fl_spawn_plan *plan, int32_t *step, int32_t *detai
 
 FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
 {
-    int64_t start = fl_monotonic_ns();
     if (result == 0)
         return -1;
+    const int64_t start = plan && (plan->flags & FL_PLAN_TIME_CALL) ? fl_monotonic_ns() : 0;
     result->pid = 0;
     result->pidfd = -1;
     result->ok = 0;
@@ -304,7 +319,9 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
     int32_t fail_step = FL_STEP_SETUP;
     fl_spawn_record mailbox = {0, 0, 0, 0}; /* the fast path's answer (fl_child_ctx.mailbox) */
 
-    long r = fl_pipe2(errp, O_CLOEXEC);
+    /* The error pipe serves the full path only: the fast path's child reports into the mailbox, which the
+       parent reads once the child has exec'd or exited (vfork), so it costs no pipe and no fd moves. */
+    long r = fast ? 0 : fl_pipe2(errp, O_CLOEXEC);
     if (r >= 0 && sync)
         r = fl_pipe2(syncp, O_CLOEXEC);
     if (r >= 0 && fast) {
@@ -335,7 +352,7 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
             .set_tid_size = plan->set_tid_size,
             .cgroup = plan->cgroup_fd,
         };
-        pid = clone_into_child(__NR_clone3, (long)&args, (long)sizeof args, 0, 0, 0, &ctx);
+        pid = clone_into_child(__NR_clone3, (long)&args, (long)clone_args_size(&args), 0, 0, 0, &ctx);
         if (pid >= 0) {
             result->used_clone3 = 1;
         } else if (pid == -ENOSYS || (pid == -EPERM && (plan->flags & FL_PLAN_FALLBACK_ON_EPERM))) {
@@ -363,7 +380,8 @@ FL_EXPORT int fl_spawn(const fl_spawn_plan *plan, fl_spawn_result *result)
 
 cloned:
     /* Here the fast path's child has exec'd or exited (vfork): its stack is free again. */
-    result->call_ns = fl_monotonic_ns() - start;
+    if (plan->flags & FL_PLAN_TIME_CALL)
+        result->call_ns = fl_monotonic_ns() - start;
     if (stack)
         stack_release(stack);
     fl_sigprocmask(FL_SIG_SETMASK, &old_mask, 0);
@@ -394,7 +412,6 @@ cloned:
     int outcome;
     if (fast) {
         /* vfork: the child has exec'd (its old memory released) or exited; a failure is in the mailbox */
-        fl_close(errp[0]);
         if (__atomic_load_n(&mailbox.magic, __ATOMIC_ACQUIRE) == FL_SPAWN_RECORD_MAGIC) {
             set_error(result, mailbox.err, mailbox.step, mailbox.detail);
             outcome = FL_COLLECT_FAILED;

@@ -7,8 +7,9 @@
  * can run here.
  *
  * Shape: one flat list. Each stage (cgroup, fd relocation, signal reset, each plan step, the mask, execve) is
- * "call, check, on failure report {errno, step, detail} and exit 127". The report is one 16-byte record on the
- * close-on-exec error pipe; EOF on that pipe tells the parent execve succeeded.
+ * "call, check, on failure report {errno, step, detail} and exit 127". On the full path the report is one
+ * 16-byte record on the close-on-exec error pipe, and EOF on that pipe tells the parent execve succeeded; on the
+ * fast path it goes into the mailbox in the memory shared with the suspended parent (there is no pipe).
  */
 #include "spawn_internal.h"
 
@@ -16,7 +17,7 @@
 
 typedef struct child_state {
     const fl_spawn_plan *plan;
-    int efd;            /* the error pipe (write end), possibly moved above the steps' fds */
+    int efd;            /* the error pipe (write end), possibly moved above the steps' fds; -1 on the fast path */
     int sfd;            /* the sync pipe (read end), or -1 */
     fl_spawn_record *mailbox; /* fast path: report here, in the shared memory (see fl_child_ctx) */
     uint64_t slot_set;  /* bit n: slots[n] holds an fd made by FL_OP_DUP_ABOVE */
@@ -127,18 +128,20 @@ static long close_range_sparing(const child_state *s, uint32_t first, uint32_t l
 {
     if (flags & CLOSE_RANGE_CLOEXEC)
         return close_range_one(first, last, flags);
-    uint32_t keep_lo = (uint32_t)s->efd, keep_hi = (uint32_t)s->efd;
-    if (s->sfd >= 0) {
-        if ((uint32_t)s->sfd < keep_lo)
-            keep_lo = (uint32_t)s->sfd;
-        else
-            keep_hi = (uint32_t)s->sfd;
+    /* the pipe ends that exist (none on the fast path, which reports through the mailbox), in order */
+    uint32_t keep[2];
+    int n = 0;
+    if (s->efd >= 0)
+        keep[n++] = (uint32_t)s->efd;
+    if (s->sfd >= 0)
+        keep[n++] = (uint32_t)s->sfd;
+    if (n == 2 && keep[1] < keep[0]) {
+        uint32_t t = keep[0];
+        keep[0] = keep[1];
+        keep[1] = t;
     }
-    uint32_t keep[2] = {keep_lo, keep_hi};
     uint32_t lo = first;
-    for (int i = 0; i < 2; i++) {
-        if (i == 1 && keep[1] == keep[0])
-            break;
+    for (int i = 0; i < n; i++) {
         if (keep[i] < lo || keep[i] > last)
             continue;
         if (keep[i] > lo) {
@@ -488,11 +491,13 @@ _Noreturn void fl_spawn_child(const fl_child_ctx *ctx)
             fail(&s, r, FL_STEP_CLONE, ctx->cgroup_fd);
     }
 
-    /* The stage's pipe ends: out of the way of every fd a step names */
-    r = move_above(s.efd, ctx->fd_floor);
-    if (r < 0)
-        fail(&s, r, FL_STEP_SETUP, s.efd);
-    s.efd = (int)r;
+    /* The stage's pipe ends (the full path's): out of the way of every fd a step names */
+    if (s.efd >= 0) {
+        r = move_above(s.efd, ctx->fd_floor);
+        if (r < 0)
+            fail(&s, r, FL_STEP_SETUP, s.efd);
+        s.efd = (int)r;
+    }
     if (s.sfd >= 0) {
         r = move_above(s.sfd, ctx->fd_floor);
         if (r < 0)

@@ -31,7 +31,7 @@
 /* What the parent hands the child routine (in the parent's frame: shared on the fast path, copied on the full). */
 typedef struct fl_child_ctx {
     const fl_spawn_plan *plan;
-    int32_t error_fd;       /* the error pipe's write end (O_CLOEXEC) */
+    int32_t error_fd;       /* the error pipe's write end (O_CLOEXEC); -1 on the fast path (the mailbox) */
     int32_t sync_fd;        /* the sync pipe's read end (O_CLOEXEC), or -1 */
     int32_t parent_fds[2];  /* the parent's ends (error read, sync write; -1: none): the child closes its copies
                                first, or it would never see EOF on the sync pipe if the parent gave up or died */

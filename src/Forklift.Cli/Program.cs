@@ -40,7 +40,7 @@ internal static class Program
         root.Add(ExplainCommand.Create(env));
         root.Add(RunCommand.Create(env, run));
         root.Add(Simulate.SimulateCommand.Create(env));
-        // Later: bench, a Command of its own added here.
+        root.Add(Bench.BenchCommand.Create(env));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -29,6 +29,9 @@
  *   seccomp-clone3 ERRNO PROG ARGS...
  *                               make clone3 (syscall 435) fail with ERRNO (number or name: ENOSYS, EPERM) by a
  *                               seccomp filter, set no_new_privs, then execv(PROG, [PROG, ARGS...])
+ *   seccomp-clone3-unless-size SIZE ERRNO PROG ARGS...
+ *                               the same, but a clone3 whose size argument is SIZE is allowed (glibc passes 88 for
+ *                               its threads, so a .NET runtime can still start while clone3 of other sizes fails)
  *   hog MIB                     allocate MIB MiB and touch every page, 1 MiB at a time; print "allocated MIB"
  *   fork-bomb                   every process forks until a fork fails, then retries every 20 ms forever; the first
  *                               process prints "forked N ERRNO" (its own successes, the first failure's errno name)
@@ -45,6 +48,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,16 +260,23 @@ static int wait_signal(int sig)
     return sigwait(&set, &got) == 0 && got == sig ? 0 : 1;
 }
 
-/* clone3 -> errno, everything else allowed; other architectures' calls allowed too (the filter is a test aid). */
-static int seccomp_clone3(int err, char **argv)
+/* clone3 -> errno, except (size >= 0) a clone3 whose size argument (args[1], all 64 bits) is `size`; everything
+   else allowed, other architectures' calls too (the filter is a test aid). */
+static int seccomp_clone3(int err, long size, char **argv)
 {
+    const unsigned args1 = offsetof(struct seccomp_data, args) + sizeof(uint64_t); /* args[1], low word first */
     struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 8),  /* other arch -> 10 allow */
+        /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 435, 0, 6),                /* not clone3 -> 10 allow */
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JA, size < 0 ? 4u : 0u, 0, 0),         /* no exception -> 9 fail */
+        /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, args1 + 4),
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),                  /* high word not 0 -> 9 fail */
+        /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, args1),
+        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)size, 1, 0),     /* the size -> 10 allow */
+        /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
+        /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
@@ -453,7 +464,9 @@ int main(int argc, char **argv)
     if (strcmp(mode, "cgroup") == 0)
         return print_file("/proc/self/cgroup", NULL, NULL);
     if (strcmp(mode, "seccomp-clone3") == 0 && argc > 3)
-        return seccomp_clone3(errno_arg(argv[2]), argv + 3);
+        return seccomp_clone3(errno_arg(argv[2]), -1, argv + 3);
+    if (strcmp(mode, "seccomp-clone3-unless-size") == 0 && argc > 4)
+        return seccomp_clone3(errno_arg(argv[3]), atol(argv[2]), argv + 4);
     if (strcmp(mode, "hog") == 0 && arg)
         return hog(number(arg));
     if (strcmp(mode, "fork-bomb") == 0)

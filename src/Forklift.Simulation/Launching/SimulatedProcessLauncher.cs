@@ -200,7 +200,7 @@ public sealed partial class SimulatedProcessLauncher : IProcessLauncher
                 var environment = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
                 foreach (var (name, value) in plan.Environment)
                 {
-                    environment[name] = value;
+                    environment[name.ToString()] = value.ToString();
                 }
 
                 var result = SimulatedStage.Spawn(Kernel, _io, Host, command, plan, environment.ToImmutable());

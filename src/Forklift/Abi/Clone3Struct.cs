@@ -24,6 +24,15 @@ public static class Clone3Struct
         StackOffset = 40, StackSizeOffset = 48, TlsOffset = 56, SetTidOffset = 64, SetTidSizeOffset = 72, CgroupOffset = 80;
 
     /// <summary>
+    /// The smallest size that holds what <paramref name="args"/> uses: <see cref="SizeVer2"/> with
+    /// CLONE_INTO_CGROUP (the kernel requires it for that flag), <see cref="SizeVer1"/> with set_tid, else
+    /// <see cref="SizeVer0"/>. At that size the kernel sees the same request as at 88 (what is left out is read as
+    /// zero, and the cgroup field means nothing without the flag). The native stage passes this size.
+    /// </summary>
+    public static int SmallestSize(in CloneArgs args) =>
+        (args.Flags & CloneFlags.IntoCgroup) != 0 ? SizeVer2 : args.SetTid != 0 || args.SetTidSize != 0 ? SizeVer1 : SizeVer0;
+
+    /// <summary>
     /// Writes the struct for <paramref name="size"/> bytes: fields that start at or past <paramref name="size"/>
     /// are left out (the kernel reads them as zero), a field cut by <paramref name="size"/> keeps its first bytes,
     /// and bytes past 88 are zero.

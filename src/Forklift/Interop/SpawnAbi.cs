@@ -89,6 +89,8 @@ internal enum SpawnPlanFlags : uint
     ResetSignals = 0x10,
     /// <summary><c>FL_PLAN_SET_SIGMASK</c>: install <c>sigmask</c> before execve.</summary>
     SetSigmask = 0x20,
+    /// <summary><c>FL_PLAN_TIME_CALL</c>: fill <c>call_ns</c> (two clock reads as raw system calls; the launcher times the call itself).</summary>
+    TimeCall = 0x40,
 }
 
 /// <summary>The negative step values of <c>fl_spawn_record.step</c> / <c>fl_spawn_result.error_step</c>.</summary>

@@ -50,7 +50,10 @@ public sealed class ChildProcess : IChildProcess
     /// <summary>How the child was created: clone3 or clone (and why), fast or full path.</summary>
     public SpawnPath SpawnPath { get; }
 
-    /// <summary>The time from entering the native stage to the clone's return in the parent (<c>fl_spawn_result.call_ns</c>).</summary>
+    /// <summary>
+    /// The time of the native stage's call (<c>fl_spawn</c>: from its entry to the clone's return in the parent,
+    /// plus the call's own transition), measured around it.
+    /// </summary>
     public TimeSpan CloneCallDuration { get; }
 
     /// <inheritdoc/>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Forklift.Abi;
 using Forklift.Interop;
@@ -20,6 +22,17 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     private readonly ISystemCalls _system;
     private readonly Lazy<CallerContext> _context;
     private readonly Lazy<Reactor> _reactor;
+    private readonly Func<int> _readParentPid; // one delegate: the inputs of two starts compare equal
+
+    // The commands already validated and checked against the clone model, with the context they were checked
+    // for, and the last plan model built for them. A Command is immutable, so the same instance started again
+    // (the common case: one command, many starts) needs neither check again; a command with a handle source is
+    // not kept (whether the handle is open is checked per start). Weak keys: this does not keep commands alive.
+    private readonly ConditionalWeakTable<Command, CommandCache> _checked = new();
+
+    // The entry of the command started last, looked at before the table: one reference comparison for the
+    // command started again and again (it keeps that one command alive).
+    private volatile CommandCache? _lastStarted;
 
     /// <summary>A launcher for this process, whose clone requests are checked against its live context.</summary>
     public ProcessLauncher()
@@ -42,6 +55,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
         _system = system;
         _context = new Lazy<CallerContext>(context, LazyThreadSafetyMode.ExecutionAndPublication);
         _reactor = new Lazy<Reactor>(() => new Reactor(system), LazyThreadSafetyMode.ExecutionAndPublication);
+        _readParentPid = system.GetParentPid;
     }
 
     /// <summary>The shared launcher of this process (real system calls, live caller context).</summary>
@@ -64,14 +78,42 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     public ChildProcess Start(Command command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        CommandValidator.Validate(command);
-        if (!command.Isolation.IsEmpty)
-            command = PrepareIsolation(command);
-        bool sync = !command.ParentActions.IsEmpty || NeedsFullPath(command);
-        CheckClone(command, fast: !sync, CallerContext);
+        if (!command.Isolation.IsEmpty || command.Cgroup is not null)
+        {
+            // Isolated or placed commands are checked at every start and never cached: their parent work (maps,
+            // namespace files, the init's fd, the group's directory) is per start.
+            CommandValidator.Validate(command);
+            if (!command.Isolation.IsEmpty)
+                command = PrepareIsolation(command);
+            bool full = !command.ParentActions.IsEmpty || NeedsFullPath(command);
+            CheckClone(command, fast: !full, CallerContext);
+            var isolated = command;
+            return command.ParentDeathSignal != 0
+                ? SpawnerThread.Run(() => StartCore(isolated, full, null))
+                : StartCore(isolated, full, null);
+        }
+        bool sync = !command.ParentActions.IsEmpty;
+        var context = CallerContext;
+        var cache = _lastStarted;
+        if (cache is null || !ReferenceEquals(cache.Command, command) || !ReferenceEquals(cache.CheckedFor, context))
+        {
+            if (!_checked.TryGetValue(command, out cache) || !ReferenceEquals(cache.CheckedFor, context))
+            {
+                CommandValidator.Validate(command);
+                CheckClone(command, fast: !sync, context);
+                cache = null;
+                if (!UsesHandles(command))
+                {
+                    cache = new CommandCache(command, context);
+                    _checked.AddOrUpdate(command, cache);
+                }
+            }
+            if (cache is not null)
+                _lastStarted = cache;
+        }
         return command.ParentDeathSignal != 0
-            ? SpawnerThread.Run(() => StartCore(command, sync))
-            : StartCore(command, sync);
+            ? SpawnerThread.Run(() => StartCore(command, sync, cache))
+            : StartCore(command, sync, cache);
     }
 
     IChildProcess IProcessLauncher.Start(Command command) => Start(command);
@@ -193,7 +235,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 Cgroup = group is null ? 0 : (ulong)group.UnifiedDirectoryHandle!.DangerousGetHandle(),
             };
             var target = group?.UnifiedTarget ?? default;
-            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args), context, target);
+            var verdict = CloneRules.Evaluate(CloneCall.Clone3(args, (ulong)Clone3Struct.SmallestSize(args)), context, target); // the stage's size
             if (verdict.Allowed)
                 return;
             if (verdict.Errno != Errno.ENOSYS)
@@ -208,7 +250,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             throw new CloneRefusedException("Clone", legacyVerdict, c.ToString());
     }
 
-    private ChildProcess StartCore(Command c, bool sync)
+    private ChildProcess StartCore(Command c, bool sync, CommandCache? cache)
     {
         // Made only when the command has pipes or handles (a plain command allocates none of them).
         List<int>? toClose = null;   // every fd created here that is not handed over by the end
@@ -254,7 +296,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                     AddHandle(fd, stdio, ref parentFds, ref references);
             }
 
-            var inputs = SpawnInputs.Capture(_system.GetParentPid());
+            var inputs = SpawnInputs.Capture(_readParentPid);
             int initFd = -1;
             if (c.Isolation.UsesInit)
             {
@@ -264,10 +306,15 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                     throw new SpawnException("Init", (Errno)(-initFd), inputs.InitPath, SpawnHints.ForStep(SpawnOp.Init, (Errno)(-initFd)), c.ToString());
                 (toClose ??= []).Add(initFd);
             }
-            var model = SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync, joinFds, initFd);
+            var model = parentFds is null && cache is not null && joinFds is null && initFd < 0
+                ? cache.Model(c, inputs, sync)
+                : SpawnPlanBuilder.Build(c, inputs, parentFds ?? s_noParentFds, sync, joinFds, initFd);
             using var plan = SpawnPlan.Create(model);
             var result = FlSpawnResult.Empty;
-            if (_system.Spawn(plan.Native, &result) != 0)
+            long called = Stopwatch.GetTimestamp(); // timed here: the stage's own clock reads are system calls
+            int spawned = _system.Spawn(plan.Native, &result);
+            var callDuration = Stopwatch.GetElapsedTime(called);
+            if (spawned != 0)
                 throw Failure(c, plan, result, fast: !sync);
             if (sync)
                 RunParentActions(c, plan, &result);
@@ -295,7 +342,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
                 stdout = Stream(1);
                 stderr = Stream(2);
             }
-            return new ChildProcess(_system, c, result.Pid, pidfd, path, TimeSpan.FromTicks(result.CallNanoseconds / 100), watch,
+            return new ChildProcess(_system, c, result.Pid, pidfd, path, callDuration, watch,
                 stdin, stdout, stderr);
 
             ChildPipeStream? Stream(int fd)
@@ -464,6 +511,49 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             default:
                 return new SpawnException($"Step({result.ErrorStep})", errno, null, null, commandLine, result.Pid, path);
         }
+    }
+
+    /// <summary>What the launcher remembers about one command instance (see <c>_checked</c>).</summary>
+    private sealed class CommandCache(Command command, CallerContext checkedFor)
+    {
+        private Built? _last;
+
+        /// <summary>The command (the table's key; a value may refer to its key without keeping it alive).</summary>
+        public Command Command { get; } = command;
+
+        /// <summary>The caller context the command was validated and clone-checked for.</summary>
+        public CallerContext CheckedFor { get; } = checkedFor;
+
+        /// <summary>
+        /// The plan model for a start without parent fds: the last one built, when it was built from equal inputs
+        /// (record equality: the same environment snapshot, which <see cref="CallerEnvironment"/> keeps while the
+        /// environment is unchanged, the same pids, and the current directory read by neither or by both). The
+        /// builder is a pure function of the command, the inputs, the parent fds and the path, and the model is
+        /// immutable, so reusing it gives the child exactly the plan a new build would.
+        /// </summary>
+        public PlanModel Model(Command c, SpawnInputs inputs, bool sync)
+        {
+            var last = Volatile.Read(ref _last);
+            if (last is not null && last.Sync == sync && last.Inputs.Equals(inputs))
+                return last.Model;
+            var model = SpawnPlanBuilder.Build(c, inputs, s_noParentFds, sync);
+            Volatile.Write(ref _last, new Built(inputs, sync, model));
+            return model;
+        }
+
+        private sealed record Built(SpawnInputs Inputs, bool Sync, PlanModel Model);
+    }
+
+    private static bool UsesHandles(Command c)
+    {
+        if (c.StandardInput.Kind == StdioKind.Handle || c.StandardOutput.Kind == StdioKind.Handle || c.StandardError.Kind == StdioKind.Handle)
+            return true;
+        foreach (var (_, stdio) in c.FileDescriptors)
+        {
+            if (stdio.Kind == StdioKind.Handle)
+                return true;
+        }
+        return false;
     }
 
     private static Stdio StandardStream(Command c, int fd) => fd switch

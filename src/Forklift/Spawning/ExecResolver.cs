@@ -14,6 +14,38 @@ internal static class ExecResolver
     /// <summary>The search path used when PATH is unset (glibc's and Go's default).</summary>
     public const string DefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
+    private static ImmutableArray<string> s_lastAbsolute = [""];
+    private static Search? s_lastSearch;
+
+    /// <summary>
+    /// The candidates for <paramref name="program"/>, reading from <paramref name="inputs"/> only what it needs
+    /// (PATH for a bare name, the current directory for a relative path with '/', nothing for an absolute path).
+    /// The last answer for an absolute path and for a PATH search is remembered and reused while the program
+    /// and PATH are the same (a command started again and again): the list is immutable, so it can be shared.
+    /// </summary>
+    public static ImmutableArray<string> Candidates(string program, SpawnInputs inputs)
+    {
+        if (program.Contains('/'))
+        {
+            if (!Path.IsPathRooted(program))
+                return [Path.Join(inputs.CurrentDirectory, program)];
+            var absolute = s_lastAbsolute; // one reference: read and written atomically
+            if (absolute[0] == program)
+                return absolute;
+            absolute = [program];
+            s_lastAbsolute = absolute;
+            return absolute;
+        }
+        bool set = inputs.Environment.TryGetValue("PATH", out var path);
+        var last = s_lastSearch;
+        if (last is not null && last.Program == program && (set ? last.Path is not null && path.SequenceEqual(last.Path) : last.Path is null))
+            return last.Candidates;
+        string? callerPath = set ? path.ToString() : null;
+        var candidates = Candidates(program, callerPath, "");
+        s_lastSearch = new Search(program, callerPath, candidates);
+        return candidates;
+    }
+
     /// <param name="program">The command's program.</param>
     /// <param name="callerPath">The caller's PATH (null: unset). PATH is the caller's, as execvp uses it, whatever the child's environment says.</param>
     /// <param name="currentDirectory">The caller's current directory, against which a relative path with '/' is made absolute.</param>
@@ -31,4 +63,6 @@ internal static class ExecResolver
         }
         return candidates.ToImmutable();
     }
+
+    private sealed record Search(string Program, string? Path, ImmutableArray<string> Candidates);
 }

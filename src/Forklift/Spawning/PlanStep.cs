@@ -152,59 +152,59 @@ internal sealed record PlanModel
     {
         get
         {
-            var pairs = new List<KeyValuePair<string, string>>();
-            foreach (var entry in Environment)
-                pairs.Add(entry);
-            pairs.Sort((x, y) => string.CompareOrdinal(x.Key, y.Key));
-            var result = ImmutableArray.CreateBuilder<string>(pairs.Count);
-            foreach (var (name, value) in pairs)
-                result.Add(name + "=" + value);
-            return result.MoveToImmutable();
+            var entries = new List<string>();
+            foreach (var (name, value) in Environment)
+                entries.Add(string.Concat(name, "=", value));
+            entries.Sort((x, y) => x.AsSpan(0, x.IndexOf('=')).SequenceCompareTo(y.AsSpan(0, y.IndexOf('='))));
+            return [.. entries];
         }
     }
 }
 
 /// <summary>
-/// The child's environment, not copied: the caller's variables (when inherited; the dictionary
-/// <see cref="SpawnInputs.Capture"/> got, already a private copy) with the command's changes on top. Enumerating it
-/// yields each variable once, name and value, without allocating per entry; <see cref="SpawnPlan"/> writes them
-/// into the native block as <c>NAME=value</c>.
+/// The child's environment, not copied: the caller's variables (when inherited; the immutable
+/// <see cref="CallerEnvironment"/> snapshot of <see cref="SpawnInputs"/>) with the command's changes on top.
+/// Enumerating it yields each variable once, name and value as views, without allocating; <see cref="SpawnPlan"/>
+/// writes them into the native block as <c>NAME=value</c> (an unchanged inheritance as one copy of the
+/// snapshot's UTF-8 form).
 /// </summary>
-/// <param name="Inherited">The caller's variables (string keys and values), or null for a cleared environment.</param>
+/// <param name="Inherited">The caller's variables, or null for a cleared environment.</param>
 /// <param name="Changes">Set (non-null value) or removed (null) variables, applied on top.</param>
-internal readonly record struct ChildEnvironment(System.Collections.IDictionary? Inherited, ImmutableDictionary<string, string?> Changes)
+internal readonly record struct ChildEnvironment(CallerEnvironment? Inherited, ImmutableDictionary<string, string?> Changes)
 {
     public Enumerator GetEnumerator() => new(this);
 
     /// <summary>First the inherited variables the changes do not touch, then the changes that set a value.</summary>
-    public struct Enumerator
+    public ref struct Enumerator
     {
         private readonly ImmutableDictionary<string, string?> _changes;
-        private readonly System.Collections.IDictionaryEnumerator? _inherited;
+        private readonly CallerEnvironment? _inherited;
         private ImmutableDictionary<string, string?>.Enumerator _set;
+        private int _next;  // the next inherited variable
         private int _state; // 0: inherited, 1: changes, 2: done
 
         public Enumerator(ChildEnvironment environment)
         {
             _changes = environment.Changes;
-            _inherited = environment.Inherited?.GetEnumerator();
+            _inherited = environment.Inherited;
             _set = default;
+            _next = 0;
             _state = 0;
             Current = default;
         }
 
-        public KeyValuePair<string, string> Current { get; private set; }
+        public EnvironmentVariable Current { get; private set; }
 
         public bool MoveNext()
         {
             if (_state == 0)
             {
-                while (_inherited is not null && _inherited.MoveNext())
+                while (_inherited is not null && _next < _inherited.Count)
                 {
-                    var name = (string)_inherited.Key;
-                    if (_changes.Count != 0 && _changes.ContainsKey(name))
+                    var variable = _inherited[_next++];
+                    if (_changes.Count != 0 && Changed(_changes, variable.Name))
                         continue;
-                    Current = new(name, (string?)_inherited.Value ?? "");
+                    Current = variable;
                     return true;
                 }
                 if (_changes.Count == 0)
@@ -227,6 +227,21 @@ internal readonly record struct ChildEnvironment(System.Collections.IDictionary?
                 }
                 _set.Dispose();
                 _state = 2;
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// Whether the command sets or removes <paramref name="name"/>. A scan, not a lookup (an immutable
+        /// dictionary is looked up by string, and making one per inherited variable would allocate); commands
+        /// change a few variables.
+        /// </summary>
+        private static bool Changed(ImmutableDictionary<string, string?> changes, ReadOnlySpan<char> name)
+        {
+            foreach (var (key, _) in changes)
+            {
+                if (key.Length == name.Length && name.SequenceEqual(key))
+                    return true;
             }
             return false;
         }

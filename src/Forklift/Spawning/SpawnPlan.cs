@@ -47,11 +47,21 @@ internal sealed unsafe class SpawnPlan : IDisposable
         size += Align((nuint)(sizeof(nint) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(int) * model.ExecPaths.Length));
         size += Align((nuint)(sizeof(nint) * (model.Argv.Length + 1)));
+        // The caller's environment inherited unchanged (the common case) is copied in one piece, already UTF-8.
+        var inherited = model.Environment is { Inherited: { } caller, Changes.Count: 0 } ? caller.Utf8 : null;
         int envc = 0;
-        foreach (var (name, value) in model.Environment)
+        if (inherited is not null)
         {
-            size += (nuint)utf8.GetByteCount(name) + 1 + (nuint)utf8.GetByteCount(value) + 1;
-            envc++;
+            size += Align((nuint)inherited.Bytes.Length);
+            envc = inherited.Starts.Length;
+        }
+        else
+        {
+            foreach (var (name, value) in model.Environment)
+            {
+                size += (nuint)utf8.GetByteCount(name) + 1 + (nuint)utf8.GetByteCount(value) + 1;
+                envc++;
+            }
         }
         size += Align((nuint)(sizeof(nint) * (envc + 1)));
         size += Align((nuint)(sizeof(int) * model.SetTid.Length));
@@ -69,7 +79,9 @@ internal sealed unsafe class SpawnPlan : IDisposable
         foreach (var s in model.Argv)
             size += (nuint)utf8.GetByteCount(s) + 1;
 
-        byte* block = (byte*)NativeMemory.AllocZeroed(size);
+        // Not zeroed as a whole: Take zeroes the structs and arrays it hands out; strings and the environment's
+        // bytes are written whole (most of the block), so clearing them first would only cost a pass over memory.
+        byte* block = (byte*)NativeMemory.Alloc(size);
         var w = new Writer(block, size);
         var plan = (FlSpawnPlan*)w.Take((nuint)sizeof(FlSpawnPlan));
         var steps = (FlSpawnStep*)w.Take((nuint)(sizeof(FlSpawnStep) * model.Steps.Length));
@@ -106,15 +118,25 @@ internal sealed unsafe class SpawnPlan : IDisposable
             execPaths[i] = w.String(model.ExecPaths[i]);
         for (int i = 0; i < model.Argv.Length; i++)
             argv[i] = w.String(model.Argv[i]);
-        int e = 0;
-        foreach (var (name, value) in model.Environment)
+        if (inherited is not null)
         {
-            if (e == envc)
-                throw new InvalidOperationException("spawn plan layout overflow: the environment changed while it was laid out");
-            envp[e++] = w.Variable(name, value);
+            byte* bytes = w.TakeUninitialized((nuint)inherited.Bytes.Length);
+            inherited.Bytes.CopyTo(new Span<byte>(bytes, inherited.Bytes.Length));
+            for (int i = 0; i < envc; i++)
+                envp[i] = bytes + inherited.Starts[i];
         }
-        if (e != envc)
-            throw new InvalidOperationException("spawn plan layout: the environment changed while it was laid out");
+        else
+        {
+            int e = 0;
+            foreach (var (name, value) in model.Environment)
+            {
+                if (e == envc)
+                    throw new InvalidOperationException("spawn plan layout overflow: the environment changed while it was laid out");
+                envp[e++] = w.Variable(name, value);
+            }
+            if (e != envc)
+                throw new InvalidOperationException("spawn plan layout: the environment changed while it was laid out");
+        }
 
         plan->Version = FlSpawnPlan.CurrentVersion;
         plan->Flags = model.Flags;
@@ -202,7 +224,16 @@ internal sealed unsafe class SpawnPlan : IDisposable
     {
         private nuint _used;
 
+        /// <summary>The next <paramref name="bytes"/> (8-aligned), zeroed.</summary>
         public byte* Take(nuint bytes)
+        {
+            byte* p = TakeUninitialized(bytes);
+            NativeMemory.Clear(p, bytes);
+            return p;
+        }
+
+        /// <summary>The next <paramref name="bytes"/> (8-aligned), for the caller to write whole.</summary>
+        public byte* TakeUninitialized(nuint bytes)
         {
             byte* p = block + _used;
             _used += Align(bytes);
@@ -212,7 +243,7 @@ internal sealed unsafe class SpawnPlan : IDisposable
         }
 
         /// <summary>Writes <c>name=value</c> and its NUL.</summary>
-        public byte* Variable(string name, string value)
+        public byte* Variable(ReadOnlySpan<char> name, ReadOnlySpan<char> value)
         {
             int n = Encoding.UTF8.GetByteCount(name), v = Encoding.UTF8.GetByteCount(value);
             byte* p = block + _used;

@@ -9,21 +9,35 @@ namespace Forklift.Spawning;
 
 /// <summary>What the plan depends on besides the command: the caller's state, read once per start.</summary>
 /// <param name="Environment">
-/// The caller's environment (the managed view, as <c>Process.Start</c> uses it): string names to string values,
-/// a dictionary nobody else changes (<see cref="Capture"/> gets a fresh copy). The plan reads it; it is not copied.
+/// The caller's environment (the managed view, as <c>Process.Start</c> uses it): an immutable snapshot
+/// (<see cref="Capture(int)"/> reads the current one). The plan reads it; it is not copied.
 /// </param>
 /// <param name="ProcessId">The caller's pid (what the child's getppid returns).</param>
-/// <param name="ParentProcessId">The caller's parent's pid (what a sibling's getppid returns).</param>
-internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int ParentProcessId)
+/// <remarks>
+/// Record equality covers every field, the lazily read ones included (set only once read): the launcher reuses a
+/// command's plan model when the inputs of a start equal those it was built from.
+/// </remarks>
+internal sealed record SpawnInputs(CallerEnvironment Environment, int ProcessId)
 {
     private string? _currentDirectory;
+    private readonly Func<int>? _readParentProcessId;
+    private int? _parentProcessId;
 
     /// <param name="environment">See <see cref="Environment"/>.</param>
+    /// <param name="processId">See <see cref="ProcessId"/>.</param>
+    /// <param name="parentProcessId">See <see cref="ParentProcessId"/>.</param>
+    public SpawnInputs(CallerEnvironment environment, int processId, int parentProcessId)
+        : this(environment, processId) => _parentProcessId = parentProcessId;
+
+    /// <param name="environment">The caller's variables (see <see cref="CallerEnvironment.FromDictionary"/>).</param>
     /// <param name="currentDirectory">See <see cref="CurrentDirectory"/>.</param>
     /// <param name="processId">See <see cref="ProcessId"/>.</param>
     /// <param name="parentProcessId">See <see cref="ParentProcessId"/>.</param>
     public SpawnInputs(IDictionary environment, string currentDirectory, int processId, int parentProcessId)
-        : this(environment, processId, parentProcessId) => _currentDirectory = currentDirectory;
+        : this(CallerEnvironment.FromDictionary(environment), processId, parentProcessId) => _currentDirectory = currentDirectory;
+
+    private SpawnInputs(CallerEnvironment environment, int processId, Func<int> readParentProcessId)
+        : this(environment, processId) => _readParentProcessId = readParentProcessId;
 
     /// <summary>
     /// The caller's current directory. When captured, read on first use (only relative paths need it; the plan is
@@ -52,12 +66,24 @@ internal sealed record SpawnInputs(IDictionary Environment, int ProcessId, int P
     public Func<string, bool> IsDirectory { get => _isDirectory ?? Isolation.HostFacts.IsDirectory; init => _isDirectory = value; }
 
     /// <summary>
+    /// The caller's parent's pid (what a sibling's getppid returns). When captured with a reader, read on first
+    /// use, like <see cref="CurrentDirectory"/>: it is a system call, and few plans need it.
+    /// </summary>
+    public int ParentProcessId => _parentProcessId ??= _readParentProcessId!();
+
+    /// <summary>
     /// The caller as it is now. The environment is read afresh each time (<c>Environment.SetEnvironmentVariable</c>
-    /// changes what the next start sees, as for <c>Process.Start</c>): the Hashtable that
-    /// <c>Environment.GetEnvironmentVariables</c> returns is already a private copy, and is used as it is.
+    /// changes what the next start sees, as for <c>Process.Start</c>): see <see cref="CallerEnvironment"/>.
     /// </summary>
     public static SpawnInputs Capture(int parentProcessId) =>
-        new(System.Environment.GetEnvironmentVariables(), System.Environment.ProcessId, parentProcessId);
+        new(CallerEnvironment.Capture(), System.Environment.ProcessId, parentProcessId);
+
+    /// <summary>
+    /// <see cref="Capture(int)"/>, with the parent's pid read by <paramref name="readParentProcessId"/> when first
+    /// needed (pass the same delegate every time: it is part of the inputs' equality).
+    /// </summary>
+    public static SpawnInputs Capture(Func<int> readParentProcessId) =>
+        new(CallerEnvironment.Capture(), System.Environment.ProcessId, readParentProcessId);
 }
 
 /// <summary>
@@ -231,8 +257,7 @@ internal static class SpawnPlanBuilder
         if (sigmask != 0)
             flags |= SpawnPlanFlags.SetSigmask;
 
-        var execPaths = ExecResolver.Candidates(c.Program, inputs.Environment["PATH"] as string,
-            Path.IsPathRooted(c.Program) ? "" : inputs.CurrentDirectory); // an absolute program needs no directory
+        var execPaths = ExecResolver.Candidates(c.Program, inputs);
         if (execPaths.Length > MaxExecPaths)
             throw new CommandException("Program", $"PATH has {execPaths.Length} directories; the stage tries at most {MaxExecPaths} (FL_MAX_EXEC_PATHS): give a path");
 

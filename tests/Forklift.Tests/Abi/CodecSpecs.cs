@@ -38,6 +38,21 @@ public class CodecSpecs
     }
 
     [Fact]
+    public void The_smallest_size_keeps_every_field_the_request_uses()
+    {
+        var plain = new CloneArgs { Flags = CloneFlags.Vm | CloneFlags.Vfork | CloneFlags.Pidfd, Pidfd = 8, ExitSignal = 17, Stack = 4096, StackSize = 65536 };
+        var withTid = plain with { SetTid = 4096, SetTidSize = 1 };
+        var intoCgroup = plain with { Flags = plain.Flags | CloneFlags.IntoCgroup, Cgroup = 0 };
+
+        Assert.Equal([64, 80, 88], new[] { plain, withTid, intoCgroup }.Select(a => Clone3Struct.SmallestSize(a)));
+        foreach (var args in new[] { plain, withTid, intoCgroup })
+        {
+            Assert.Equal(Errno.None, Clone3Struct.Decode(Clone3Struct.Encode(args, Clone3Struct.SmallestSize(args)), out var back));
+            Assert.Equal(args, back with { SetTidValues = args.SetTidValues });
+        }
+    }
+
+    [Fact]
     public void Larger_sizes_need_a_zero_tail()
     {
         var bytes = Clone3Struct.Encode(Sample, 128);

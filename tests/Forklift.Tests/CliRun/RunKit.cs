@@ -126,10 +126,9 @@ internal sealed class TempDir : IDisposable
 /// <summary>
 /// Real system calls, except that clone3 answers <see cref="Errno"/> at the native stage's boundary: <c>fl_spawn</c>
 /// reports what the stage reports when clone3 fails so (native/src/spawn.c): without the EPERM fallback, no child and
-/// a failure at the clone step; with it, the legacy clone, made for real, and <c>clone3_errno</c> recorded. A dotnet
-/// process cannot run under a seccomp filter that makes clone3 fail with EPERM (glibc 2.34+ creates threads with
-/// clone3 and falls back only on ENOSYS, so the runtime cannot start), so the CLI's EPERM handling is tested here,
-/// while the stage's own EPERM fallback is tested under a real filter by native/tests/spawn_test.c.
+/// a failure at the clone step; with it, the legacy clone, made for real, and <c>clone3_errno</c> recorded. For the
+/// in-process CLI tests; the same is tested for real with <c>forklift run</c> under a seccomp filter that refuses
+/// the stage's clone3 calls but not glibc's (RunProcessSpecs), and for the stage alone by native/tests/spawn_test.c.
 /// </summary>
 internal sealed unsafe class Clone3FailsSystemCalls(Errno errno) : ISystemCalls
 {

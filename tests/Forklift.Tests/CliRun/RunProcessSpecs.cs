@@ -1,4 +1,5 @@
 using System.Text;
+using Forklift.Cli.Run;
 using Forklift.Processes;
 using Forklift.Spawning;
 using Forklift.Tests.Interop;
@@ -96,6 +97,26 @@ public sealed class RunProcessSpecs
         outcome.Exits(7);
         Assert.Matches(@"pid \d+ created by legacy clone because clone3 returned ENOSYS", outcome.Err);
         Assert.Contains("exited with code 7", outcome.Err);
+    }
+
+    [Fact(Timeout = 90_000)]
+    public async Task Under_seccomp_that_makes_our_clone3_say_EPERM_forklift_falls_back_only_when_allowed_and_says_why()
+    {
+        // The filter answers EPERM to every clone3 except those of size 88: glibc passes 88 when it makes the
+        // runtime's threads (it falls back to clone only on ENOSYS, so a filter on every clone3 would stop dotnet
+        // itself), while the stage passes the smallest size its call needs (64 here; native/src/spawn.c).
+        await using var guard = RunKit.Guard();
+        Command Under(params string[] options) => new Command(Testee.Path).WithArguments(
+            ["seccomp-clone3-unless-size", "88", "EPERM", RunKit.Dotnet.Value, RunKit.CliDll, "run", .. options, "--", Testee.Path, "exit", "7"]);
+
+        var allowed = await RunKit.Capture(Under("--verbose", "--clone3-eperm-fallback"));
+        var refused = await RunKit.Capture(Under());
+
+        allowed.Exits(7);
+        Assert.Matches(@"pid \d+ created by legacy clone because clone3 returned EPERM \(--clone3-eperm-fallback\)", allowed.Err);
+        Assert.Contains("exited with code 7", allowed.Err);
+        string line = RunKit.FailsWith(refused, RunCommand.StartFailedExit, "forklift: Clone3: EPERM: ");
+        Assert.Contains("--clone3-eperm-fallback", line);
     }
 
     private static async Task<string> ReadLine(Stream stream)

@@ -8,8 +8,10 @@ namespace Forklift.Tests.Spawning;
 
 /// <summary>
 /// Against the recording fake: what the launcher asks of the kernel and in which order, how each answer becomes
-/// an exception or a status, and that every fd it made is closed on every path.
+/// an exception or a status, and that every fd it made is closed on every path. In the host-resource collection:
+/// one test changes the process's PATH.
 /// </summary>
+[Collection(Forklift.Tests.Interop.HostResourceCollection.Name)]
 public sealed class LauncherFakeSpecs : IDisposable
 {
     private readonly RecordingSystemCalls _fake = new();
@@ -39,6 +41,35 @@ public sealed class LauncherFakeSpecs : IDisposable
         Assert.Equal(3, status.ExitCode);
         Assert.Equal(["waitid(pidfd 104)", "epoll_ctl(DEL, 104)", "close(101)", "close(102)", "close(104)"], _fake.Calls.Skip(9));
         Assert.Equal([105], _fake.OpenFds); // only the reactor's epoll fd
+    }
+
+    [Fact]
+    public void A_command_started_again_is_still_refused_once_its_handle_is_closed()
+    {
+        // The launcher remembers commands it has checked, but never one with a handle: that check is per start.
+        var launcher = Launcher();
+        var handle = File.OpenHandle("/dev/null");
+        var command = new Command("/bin/prog").WithStandardOutput(Stdio.FromHandle(handle));
+        launcher.Start(command).Dispose();
+        launcher.Start(command).Dispose();
+
+        handle.Dispose();
+        var e = Assert.Throws<CommandException>(() => launcher.Start(command));
+
+        Assert.Equal("StandardOutput", e.Option);
+        Assert.Equal(2, _fake.Calls.Count(c => c == "fl_spawn"));
+    }
+
+    [Fact]
+    public void A_command_checked_by_one_launcher_is_checked_again_by_another_with_another_context()
+    {
+        var command = new Command("/bin/prog").WithCloneFlags(CloneFlags.NewPid);
+        Launcher().Start(command).Dispose();
+
+        var unprivileged = CallerContext.Root with { Uid = 1000, IsGlobalRoot = false, Capabilities = 0 };
+        var e = Assert.Throws<CloneRefusedException>(() => Launcher(unprivileged).Start(command));
+
+        Assert.Equal(Errno.EPERM, e.Errno);
     }
 
     [Fact]

@@ -102,6 +102,61 @@ public sealed class SpawnSpecs
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task A_change_made_with_SetEnvironmentVariable_reaches_the_next_child_as_with_Process_Start()
+    {
+        await using var guard = SpawnGuard.Start();
+        string name = $"FORKLIFT_NEXT_{Guid.NewGuid():N}";
+        var command = Testee.Run("env");
+        try
+        {
+            Environment.SetEnvironmentVariable(name, "first");
+            var set = (await Testee.OutputOf(command)).Split('\n');
+            Environment.SetEnvironmentVariable(name, "second");
+            var changed = (await Testee.OutputOf(command)).Split('\n');
+            Environment.SetEnvironmentVariable(name, null);
+            var removed = (await Testee.OutputOf(command)).Split('\n');
+
+            Assert.Contains($"{name}=first", set);
+            Assert.Contains($"{name}=second", changed);
+            Assert.DoesNotContain(changed, line => line == $"{name}=first");
+            Assert.DoesNotContain(removed, line => line.StartsWith(name + "=", StringComparison.Ordinal));
+            // The child gets what Process.Start would give it: the managed environment, each variable once.
+            var expected = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .Select(e => $"{e.Key}={e.Value}").Order(StringComparer.Ordinal);
+            Assert.Equal(expected, removed.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact] // synchronous (one thread's allocations), so no xunit timeout; /bin/true cannot hang
+    public void A_start_allocates_at_most_1_KB_on_the_calling_thread()
+    {
+        // The figure (Process.Start: about 18 KB). Warmed up first (JIT tiers, pools, the reactor), then
+        // the average over many starts of a plain command with the inherited environment.
+        var command = new Command("/bin/true");
+        for (int i = 0; i < 50; i++)
+        {
+            using var warm = command.Start();
+            warm.WaitForExit();
+        }
+        const int Starts = 100;
+        long allocated = 0;
+        for (int i = 0; i < Starts; i++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var child = command.Start();
+            allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+            child.WaitForExit();
+            child.Dispose();
+        }
+
+        Assert.True(allocated / Starts <= 1024, $"{allocated / Starts} bytes allocated per start");
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task I_can_set_the_working_directory()
     {
         await using var guard = SpawnGuard.Start();
@@ -410,6 +465,35 @@ public sealed class SpawnSpecs
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task One_command_started_again_searches_the_PATH_the_caller_has_at_each_start()
+    {
+        // The launcher reuses a command's plan while its inputs are equal: a PATH change must still be seen.
+        await using var guard = SpawnGuard.Start();
+        string? saved = Environment.GetEnvironmentVariable("PATH");
+        var command = new Command(System.IO.Path.GetFileName(Testee.Path)).WithArguments("exit", "5");
+        try
+        {
+            Environment.SetEnvironmentVariable("PATH", System.IO.Path.GetDirectoryName(Testee.Path));
+            using var first = command.Start();
+            var found = await first.WaitForExitAsync();
+            Environment.SetEnvironmentVariable("PATH", "/nonexistent-c");
+            var e = Assert.Throws<SpawnException>(() => command.Start());
+            Environment.SetEnvironmentVariable("PATH", System.IO.Path.GetDirectoryName(Testee.Path));
+            using var second = command.Start();
+            var again = await second.WaitForExitAsync();
+
+            Assert.Equal(5, found.ExitCode);
+            Assert.Equal(Errno.ENOENT, e.Errno);
+            Assert.Equal(["/nonexistent-c/forklift-testee"], e.ExecAttempts.Select(a => a.Path));
+            Assert.Equal(5, again.ExitCode);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", saved);
+        }
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task I_can_see_every_PATH_directory_tried_when_a_program_is_not_found()
     {
         await using var guard = SpawnGuard.Start();
@@ -481,13 +565,6 @@ public sealed class SpawnSpecs
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    [Fact(Skip = "Belongs to the CLI: a seccomp filter blocking clone3 must be installed in the spawning process, and " +
-                 "the testee (seccomp-clone3 ERRNO PROG ARGS) can only exec a native program, not this managed test host. " +
-                 "The fallback is observable on ChildProcess.SpawnPath (see LauncherFakeSpecs and the legacy-clone spec here).")]
-    public void I_can_start_a_child_when_seccomp_blocks_clone3()
-    {
     }
 
     [Fact(Timeout = 30_000)]
