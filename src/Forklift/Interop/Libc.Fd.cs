@@ -32,6 +32,10 @@ internal static unsafe partial class LibcFd
         public short Revents;
     }
 
+    /// <summary>open(2) with a mode (for O_CREAT).</summary>
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
     /// <summary>close(2). Never retried on EINTR: on Linux the fd is released whatever close returns.</summary>
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

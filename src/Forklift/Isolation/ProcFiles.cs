@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Forklift.Abi;
+using Forklift.Interop;
 
 namespace Forklift.Isolation;
 
@@ -19,44 +20,32 @@ internal sealed class ParentStepException(string step, Errno errno, string? obj,
 }
 
 /// <summary>Opens and writes procfs and namespace files from the parent with plain system calls, errno kept.</summary>
-internal static unsafe partial class ProcFiles
+internal static unsafe class ProcFiles
 {
     private const int OWrOnly = 1, ORdOnly = 0, OCloexec = 0x80000;
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static partial nint Write(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int OpenMode(string path, int flags, int mode);
 
     /// <summary>open(2) with a mode; returns the fd or -errno.</summary>
     public static int Open(string path, int flags, int mode)
     {
-        int fd = OpenMode(path, flags, mode);
+        int fd = LibcFd.Open(path, flags, mode);
         return fd >= 0 ? fd : -Marshal.GetLastPInvokeError();
     }
 
     /// <summary>Opens <paramref name="path"/> read-only and close-on-exec; returns the fd or -errno.</summary>
     public static int OpenReadOnly(string path)
     {
-        int fd = Open(path, ORdOnly | OCloexec);
+        int fd = LibcCgroup.Open(path, ORdOnly | OCloexec);
         return fd >= 0 ? fd : -Marshal.GetLastPInvokeError();
     }
 
     /// <summary>Closes an fd made by <see cref="OpenReadOnly"/>.</summary>
-    public static void CloseFd(int fd) => Close(fd);
+    public static void CloseFd(int fd) => LibcFd.Close(fd);
 
     /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> in one write(2) at offset 0.</summary>
     /// <exception cref="ParentStepException">open or write failed.</exception>
     public static void Write(string path, string text, string step)
     {
-        int fd = Open(path, OWrOnly | OCloexec);
+        int fd = LibcCgroup.Open(path, OWrOnly | OCloexec);
         if (fd < 0)
         {
             var e = (Errno)Marshal.GetLastPInvokeError();
@@ -67,7 +56,7 @@ internal static unsafe partial class ProcFiles
             byte[] bytes = Encoding.UTF8.GetBytes(text);
             fixed (byte* p = bytes)
             {
-                nint n = Write(fd, p, (nuint)bytes.Length);
+                nint n = LibcFd.Write(fd, p, (nuint)bytes.Length);
                 if (n < 0)
                 {
                     var e = (Errno)Marshal.GetLastPInvokeError();
@@ -77,7 +66,7 @@ internal static unsafe partial class ProcFiles
         }
         finally
         {
-            Close(fd);
+            LibcFd.Close(fd);
         }
     }
 
