@@ -76,7 +76,7 @@ public sealed record Isolation
     public Isolation WithMount(MountOperation operation) => this with { Mounts = Mounts.Add(operation) };
 
     /// <summary>True when nothing is isolated.</summary>
-    public bool IsEmpty => Equals(None);
+    public bool IsEmpty => ReferenceEquals(this, None) || Equals(None); // the reference test serves every plain command at no cost
 
     /// <summary>True when the program runs under forklift-init: a new pid namespace without <see cref="ProgramIsPid1"/>,
     /// or a joined pid namespace (setns enters it only for children, so the stage must fork).</summary>
