@@ -4,6 +4,7 @@ using System.Globalization;
 using Forklift.Isolation;
 using Forklift.Rules;
 using SpawnCommand = Forklift.Spawning.Command;
+using static Forklift.Cli.Run.RunOptions;
 
 namespace Forklift.Cli.Run;
 
@@ -129,7 +130,9 @@ internal sealed class IsolationOptions
         {
             int colon = text.IndexOf(':');
             string dst = colon < 0 ? text : text[..colon];
-            ulong? size = colon < 0 ? null : Size("--tmpfs", text, text[(colon + 1)..]);
+            ulong? size = colon < 0 ? null : RunCgroupOptions.Size("--tmpfs", text[(colon + 1)..]);
+            if (size == 0)
+                throw new UsageException($"--tmpfs '{text}': a size of 0 would mean no limit to tmpfs; leave the size out for that");
             Add(new MountOperation.Tmpfs(Absolute("--tmpfs", dst), size));
         }
         foreach (var (option, readOnly) in new[] { (Bind, false), (RoBind, true) })
@@ -241,25 +244,6 @@ internal sealed class IsolationOptions
     private static string Absolute(string option, string path) =>
         path.StartsWith('/') ? path : throw new UsageException($"{option} '{path}': the destination inside must be an absolute path");
 
-    /// <summary>A size: a number of bytes, or with K, M, G (powers of 1024), optionally followed by B or iB.</summary>
-    internal static ulong Size(string option, string whole, string text)
-    {
-        string t = text.Trim().ToUpperInvariant();
-        if (t.EndsWith("IB", StringComparison.Ordinal))
-            t = t[..^2];
-        else if (t.EndsWith('B'))
-            t = t[..^1];
-        ulong unit = 1;
-        if (t.Length > 0 && "KMGT".Contains(t[^1]))
-        {
-            unit = t[^1] switch { 'K' => 1UL << 10, 'M' => 1UL << 20, 'G' => 1UL << 30, _ => 1UL << 40 };
-            t = t[..^1];
-        }
-        if (!ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) || n == 0 || n > ulong.MaxValue / unit)
-            throw new UsageException($"{option} '{whole}': '{text}' is not a size (such as 64M or 1G)");
-        return n * unit;
-    }
-
     private static TimeOffsets Offset(string text, TimeOffsets current)
     {
         int eq = text.IndexOf('=');
@@ -275,12 +259,4 @@ internal sealed class IsolationOptions
             _ => throw new UsageException($"--time-offset '{text}': the clock is monotonic or boottime, not '{clock}'"),
         };
     }
-
-    private static Option<string?> Text(string name, string helpName, string description) =>
-        new(name) { HelpName = helpName, Description = description };
-
-    private static Option<bool> Switch(string name, string description) => new(name) { Description = description };
-
-    private static Option<string[]> Repeatable(string name, string helpName, string description) =>
-        new(name) { HelpName = helpName, Description = description, Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false };
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Forklift.Isolation;
+using static Forklift.Cli.Run.RunOptions;
 
 namespace Forklift.Cli.Run;
 
@@ -110,9 +111,6 @@ internal sealed class RunCgroupOptions
         double.TryParse(text.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) && v > 0 && double.IsFinite(v)
             ? v
             : throw new UsageException($"{option} '{text}': expected a positive number of CPUs, such as 0.5 or 2");
-
-    private static Option<string?> Text(string name, string helpName, string description) =>
-        new(name) { HelpName = helpName, Description = description };
 }
 
 /// <summary>What the cgroup options ask for.</summary>

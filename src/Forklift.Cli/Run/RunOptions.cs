@@ -73,12 +73,14 @@ internal sealed class RunOptions
         NoNewPrivs, Sibling, ExitSignal, CloneFlags, NoClone3, Clone3EpermFallback, .. Isolation.All, .. Cgroups.All, Argv0, Verbose,
     ];
 
-    private static Option<string?> Text(string name, string helpName, string description) =>
+    /// <summary>An option with one text value (parsed later, so every malformed value gets the same kind of message).</summary>
+    internal static Option<string?> Text(string name, string helpName, string description) =>
         new(name) { HelpName = helpName, Description = description };
 
-    private static Option<bool> Switch(string name, string description) => new(name) { Description = description };
+    /// <summary>A flag.</summary>
+    internal static Option<bool> Switch(string name, string description) => new(name) { Description = description };
 
     // One value per occurrence: `--env A=1 /bin/true` must not take /bin/true as a second variable.
-    private static Option<string[]> Repeatable(string name, string helpName, string description) =>
+    internal static Option<string[]> Repeatable(string name, string helpName, string description) =>
         new(name) { HelpName = helpName, Description = description, Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false };
 }

@@ -322,8 +322,7 @@ internal static class IsolationPlanner
     {
         if (c.Isolation.Capabilities is not { } policy)
             return;
-        ulong supported = lastCap >= 63 ? ulong.MaxValue : (1UL << (lastCap + 1)) - 1;
-        ulong drop = supported & ~policy.Keep;
+        ulong drop = Supported(lastCap) & ~policy.Keep;
         if (drop != 0)
             steps.Add(PlanStep.Of(SpawnOp.CapBsetDrop, a: unchecked((long)drop)));
         if (c.UserId is not null && policy.Keep != 0)
@@ -335,11 +334,13 @@ internal static class IsolationPlanner
     {
         if (c.Isolation.Capabilities is not { } policy)
             return;
-        ulong supported = lastCap >= 63 ? ulong.MaxValue : (1UL << (lastCap + 1)) - 1;
-        long keep = unchecked((long)(policy.Keep & supported));
+        long keep = unchecked((long)(policy.Keep & Supported(lastCap)));
         steps.Add(PlanStep.Of(SpawnOp.Capset, a: keep, b: keep, c: keep));
         steps.Add(PlanStep.Of(SpawnOp.Ambient, a: keep));
     }
+
+    /// <summary>Every capability the kernel knows: 0..<paramref name="lastCap"/>.</summary>
+    private static ulong Supported(int lastCap) => lastCap >= 63 ? ulong.MaxValue : (1UL << (lastCap + 1)) - 1;
 
     /// <summary>The init step (the path of forklift-init next to the native library).</summary>
     public static PlanStep Init(string initPath, int initFd) => PlanStep.Of(SpawnOp.Init, a: initFd, str: initPath);

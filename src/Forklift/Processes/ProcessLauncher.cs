@@ -286,9 +286,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             if (c.Cgroup?.UnifiedDirectoryHandle is { } cgroupHandle)
             {
                 // The CLONE_INTO_CGROUP fd: kept open (and its number unrecycled) until the clone is done.
-                bool added = false;
-                cgroupHandle.DangerousAddRef(ref added);
-                (references ??= []).Add(cgroupHandle);
+                Hold(cgroupHandle, ref references);
             }
             if (!c.FileDescriptors.IsEmpty)
             {
@@ -403,10 +401,7 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
             var j = joins[i];
             if (j.Handle is { } handle)
             {
-                bool added = false;
-                handle.DangerousAddRef(ref added);
-                (references ??= []).Add(handle);
-                fds[i] = (int)handle.DangerousGetHandle();
+                fds[i] = Hold(handle, ref references);
                 continue;
             }
             int fd = Isolation.ProcFiles.OpenReadOnly(j.Path!);
@@ -425,10 +420,17 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     {
         if (stdio.Kind != StdioKind.Handle)
             return;
+        (parentFds ??= [])[fd] = Hold(stdio.Handle!, ref references);
+    }
+
+    /// <summary>Takes a reference that keeps <paramref name="handle"/>'s fd open and unrecycled until the spawn is done
+    /// (released in StartCore's finally); returns the fd.</summary>
+    private static int Hold(SafeHandle handle, ref List<SafeHandle>? references)
+    {
         bool added = false;
-        stdio.Handle!.DangerousAddRef(ref added);
-        (references ??= []).Add(stdio.Handle);
-        (parentFds ??= [])[fd] = (int)stdio.Handle.DangerousGetHandle();
+        handle.DangerousAddRef(ref added);
+        (references ??= []).Add(handle);
+        return (int)handle.DangerousGetHandle();
     }
 
     /// <summary>The full path: the child waits at FL_OP_WAIT_PARENT; run the parent's work, then let it go on.</summary>
