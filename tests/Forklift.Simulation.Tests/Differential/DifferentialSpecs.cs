@@ -96,7 +96,7 @@ public class DifferentialSpecs(ITestOutputHelper output)
                 stopped++;
             }
         }
-        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {GeneratedCount} scenarios, {statements} statements, {calls} calls, {checks} checks, {snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {disagreements} disagreement(s)");
+        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {GeneratedCount} scenarios, {statements} statements, {calls} calls, {checks} checks, {snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {gen.Dropped} racy statement(s) left out; {disagreements} disagreement(s)");
         Assert.True(disagreements == 0, $"seed {seed}: {disagreements} of {GeneratedCount} scenarios disagree (FORKLIFT_SEED={seed} replays)\n{failures}");
         Assert.Equal(0, stopped);
         Assert.True(only >= 0 || calls > 1000, $"only {calls} calls compared");

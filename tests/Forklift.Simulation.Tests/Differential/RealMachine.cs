@@ -222,7 +222,7 @@ internal sealed partial class RealMachine : IDisposable
         {
             // The new image replies: the task may have a new thread id (an exec from a thread takes the
             // leader's), and its old id, if it was a thread's, is gone.
-            Identify(task, conn.PeerTgid, m);
+            IdentifyAfterExec(task, conn.PeerTgid);
         }
         task.Outstanding = 0;
         if (task.Blocked)
@@ -295,6 +295,25 @@ internal sealed partial class RealMachine : IDisposable
         t.Tids = status.NsPid[_rootLevel..];
         t.Tgids = status.NsTgid[_rootLevel..];
         t.Chain = PidNsChain(hostTid);
+    }
+
+    // After a successful exec the task is its group's leader (de_thread, fs/exec.c: a thread that execs takes
+    // the leader's pid and the old leader is released), in the same pid namespaces (exec changes no namespace):
+    // its thread ids become its process ids and nothing needs /proc. Reading /proc here raced with images that
+    // exit as soon as they have replied (the model's /bin/exit N): their ns links vanish when they exit.
+    private void IdentifyAfterExec(RealTask t, int hostTgid)
+    {
+        foreach (var other in _tasks)
+        {
+            if (other != t && other.HostTid == hostTgid)
+            {
+                other.Gone = true;
+                other.HostTid = 0;
+            }
+        }
+        t.HostTid = hostTgid;
+        t.HostTgid = hostTgid;
+        t.Tids = t.Tgids;
     }
 
     /// <summary><paramref name="t"/>'s process id as <paramref name="viewer"/>'s pid namespace sees it (0: invisible).</summary>

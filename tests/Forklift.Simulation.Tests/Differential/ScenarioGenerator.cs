@@ -26,15 +26,22 @@ internal sealed class ScenarioGenerator(int seed)
         // Not HashCode.Combine: it is salted per process, and a seed must replay in another run.
         var rng = new Random(unchecked(Seed * 1_000_003 + index * 7_919));
         var g = new One(rng);
-        return g.Run(rng.Next(24, 44));
+        string text = g.Run(rng.Next(24, 44));
+        Dropped += g.Dropped.Count;
+        return text;
     }
+
+    /// <summary>Statements left out so far because Linux's outcome would depend on scheduling.</summary>
+    public int Dropped { get; private set; }
 
     private sealed class One(Random rng)
     {
         // As the scenario will run on Linux: its init is pid 1 of a namespace below the host's.
         private const string Settings = "kernel init=namespace\n";
-        private readonly ScenarioSession _sim = new(Scenario.Parse(Settings), null);
+        private ScenarioSession _sim = new(Scenario.Parse(Settings), null);
         private readonly StringBuilder _text = new(Settings);
+        // The statements kept so far, to rebuild the model without a statement whose outcome races on Linux.
+        private readonly List<ScenarioStatement> _kept = [];
         private readonly List<string> _names = ["init"];
         private readonly List<ulong> _addresses = [];
         private int _line;
@@ -82,7 +89,8 @@ internal sealed class ScenarioGenerator(int seed)
                 return;
             }
             var st = Scenario.Parse(line).Statements[0];
-            st = st with { Line = ++_line + 1 };
+            st = st with { Line = _line + 2 };
+            var before = Before.Take(_names.Select(T));
             try
             {
                 _sim.Execute(st);
@@ -91,6 +99,8 @@ internal sealed class ScenarioGenerator(int seed)
             {
                 // A refused clone changes nothing: keep the call, without the name.
                 line = line[..line.IndexOf(" ->", StringComparison.Ordinal)];
+                _line++;
+                _kept.Add(Scenario.Parse(line).Statements[0] with { Line = st.Line });
                 _text.AppendLine(line);
                 return;
             }
@@ -100,6 +110,20 @@ internal sealed class ScenarioGenerator(int seed)
                 _done = true;
                 return;
             }
+            if (before.Races(_names.Select(T), SentSignal(st)) is { } why)
+            {
+                // Linux's answer would depend on which CPU runs first: the statement is dropped, and the model
+                // is rebuilt as it was before it (it is deterministic, so replaying the kept statements does it).
+                Dropped.Add(why);
+                _sim = new ScenarioSession(Scenario.Parse(Settings), null);
+                foreach (var k in _kept)
+                {
+                    _sim.Execute(k);
+                }
+                return;
+            }
+            _line++;
+            _kept.Add(st);
             _text.AppendLine(line);
             var created = st.Tokens.SkipWhile(t => t != "->").Skip(1).FirstOrDefault();
             if (created is not null && _sim.Result.Names.ContainsKey(created))
@@ -107,6 +131,110 @@ internal sealed class ScenarioGenerator(int seed)
                 _names.Add(created);
             }
         }
+
+        // What a statement's outcome may not depend on: the state before it, to tell afterwards whether Linux
+        // would have had a choice.
+        private sealed class Before
+        {
+            private readonly Dictionary<SimTask, (bool Alive, bool Stopped, SimTask? Parent, bool AutoReaps)> _tasks = [];
+            private readonly List<(SimTask Waiter, HashSet<SimTask> Children)> _waiters = [];
+
+            public static Before Take(IEnumerable<SimTask> tasks)
+            {
+                var b = new Before();
+                foreach (var t in tasks)
+                {
+                    var sh = t.Sighand;
+                    b._tasks[t] = (t.Alive, t.Group.StopStopped, t.RealParent,
+                        t.Alive && (sh.Get(Forklift.Abi.Signals.SigChld) == SignalAction.Ignore || sh.NoCldWait));
+                    if (t.Block is { Kind: BlockKind.Wait })
+                    {
+                        b._waiters.Add((t, t.Group.Threads.SelectMany(x => x.Children).ToHashSet()));
+                    }
+                }
+                return b;
+            }
+
+            /// <summary>
+            /// Why the statement just run (sending <paramref name="sent"/>, when it sends a signal) has an outcome
+            /// Linux leaves to scheduling, or null.
+            /// </summary>
+            public string? Races(IEnumerable<SimTask> after, int sent)
+            {
+                var died = new List<SimTask>();
+                var changed = new HashSet<SimTask>();
+                foreach (var t in after)
+                {
+                    if (!_tasks.TryGetValue(t, out var b))
+                    {
+                        continue;
+                    }
+                    // A stop signal that waits for a vfork parent's release races with the signal its vfork
+                    // child's exit sends: on Linux the woken parent may stop before that signal arrives, or after
+                    // it has run its handler (wait_for_vfork_done, kernel/fork.c, sleeps TASK_KILLABLE).
+                    if (t.State == TaskState.VforkWait && (t.Group.Pending & StopSignals) != 0)
+                    {
+                        return $"{t} waits for its vfork child with a stop signal pending";
+                    }
+                    if (!t.IsLeader)
+                    {
+                        continue;
+                    }
+                    if (b.Alive && !t.Alive)
+                    {
+                        died.Add(t);
+                        changed.Add(t);
+                    }
+                    else if (t.Alive && b.Stopped != t.Group.StopStopped)
+                    {
+                        changed.Add(t);
+                    }
+                }
+                if (died.Count >= 2)
+                {
+                    // Processes killed by one call die on several CPUs at once: a parent that reaps its children
+                    // itself (SIGCHLD ignored, SA_NOCLDWAIT) reaps a child that dies before it, and one that dies
+                    // after it goes to the reaper (kernel/exit.c: do_notify_parent, forget_original_parent).
+                    foreach (var c in died)
+                    {
+                        if (_tasks[c].Parent is { } p && died.Contains(p.Group.Leader) && _tasks.TryGetValue(p, out var pb)
+                            && pb.AutoReaps && c.ExitSignal == Forklift.Abi.Signals.SigChld)
+                        {
+                            return $"{c} and its parent {p}, which reaps its children itself, die at once";
+                        }
+                    }
+                    // A second fatal signal on the way (the SIGHUP of a process group the deaths orphan) kills
+                    // whichever victim it reaches before the signal sent.
+                    if (sent > 0 && died.Any(c => Status(c) is int st && (st & 0x7f) != 0 && (st & 0x7f) != sent && (st & 0x7f) != 9))
+                    {
+                        return "a process killed with the others died of another signal";
+                    }
+                }
+                // A wait that sleeps completes with whichever of its children changed first.
+                foreach (var (w, children) in _waiters)
+                {
+                    int n = children.Count(changed.Contains);
+                    if (n >= 2)
+                    {
+                        return $"{w} sleeps in a wait and {n} of its children changed at once";
+                    }
+                }
+                return null;
+            }
+
+            private static int Status(SimTask t) => t.Group.GroupExit ? t.Group.GroupExitCode : t.ExitCode;
+
+            // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU.
+            private const ulong StopSignals = (1UL << 18) | (1UL << 19) | (1UL << 20) | (1UL << 21);
+        }
+
+        /// <summary>Statements left out because Linux's outcome would race, and why.</summary>
+        public List<string> Dropped { get; } = [];
+
+        // The signal a kill-family statement sends (its last word), else 0.
+        private static int SentSignal(ScenarioStatement st) =>
+            st.Tokens.Count >= 3 && st.Tokens[0] is "kill" or "tgkill" or "pidfd_send_signal"
+            && Forklift.Abi.Signals.TryParse(st.Tokens[^1], out int sig, out _) ? sig : 0;
 
         // A pid as the viewer sees it: $name when visible, else a number that is probably free.
         private string PidRef(string viewer, string target, bool tid = false)
