@@ -546,6 +546,15 @@ static _Noreturn void fa_root(void)
 static _Noreturn void fa_launch(void)
 {
     fl_close_range(3, ~0U);
+    /* The model's machine starts with every signal at its default action and none blocked; ignored dispositions
+       and the mask survive exec (signal(7)), so a coordinator started under nohup or with signals blocked would
+       otherwise hand them to every task of the scenario. */
+    struct fl_kernel_sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) fl_sigaction(sig, &dfl);
+    uint64_t none = 0;
+    fl_sigprocmask(SIG_SETMASK, &none, 0);
     fl_prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the coordinator dies */
     /* A fresh IPC namespace too: the model's starts empty (semaphore ids from 0), and what a scenario creates
        goes with it. */

@@ -200,7 +200,7 @@ internal sealed partial class DifferentialRun
         {
             return (null, $"{t.Name} is reaped");
         }
-        bool live = state is not ("zombie" or "reaped" or "exiting");
+        bool live = state is not ("zombie" or "reaped" or "exiting" or "releasing");
         bool ask = live && t.Idle && state == "running";
         switch (prop)
         {

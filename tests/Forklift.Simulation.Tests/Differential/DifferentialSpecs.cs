@@ -72,6 +72,10 @@ public class DifferentialSpecs(ITestOutputHelper output)
         for (int i = only < 0 ? 0 : only; i < (only < 0 ? GeneratedCount : only + 1); i++)
         {
             string text = gen.Generate(i);
+            if (only >= 0)
+            {
+                output.WriteLine(text);
+            }
             var o = DifferentialRun.Run(text);
             statements += o.Statements;
             calls += o.CallsCompared;
