@@ -38,6 +38,11 @@ public sealed class SimTask
     public SimTask? RealParent { get; internal set; }
     /// <summary>The state.</summary>
     public TaskState State { get; internal set; }
+    /// <summary>
+    /// Signals queued for this thread alone (<c>tgkill</c>, a thread pidfd: the kernel's <c>task->pending</c>): only
+    /// this thread dequeues them, before the process's shared ones (<see cref="ThreadGroup.Pending"/>).
+    /// </summary>
+    public ulong Pending { get; internal set; }
     /// <summary>The signal sent to the parent at exit (-1 for a thread; 0 for none).</summary>
     public int ExitSignal { get; internal set; }
     /// <summary>The exit code in wait4 status form (exit(n): n &lt;&lt; 8; a signal death: the signal).</summary>

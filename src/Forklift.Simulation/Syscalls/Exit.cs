@@ -133,7 +133,7 @@ public sealed partial class SimKernel
                     Completed(parent, "vfork", SysResult.Success(t.Pid.NrIn(parent.Pid.Ns)));
                 }
                 // Signals that arrived while it waited are delivered now.
-                if (parent.Group.Pending != 0)
+                if ((parent.Group.Pending | parent.Pending) != 0)
                 {
                     Defer(DeferredKind.Signal, parent, 0);
                 }

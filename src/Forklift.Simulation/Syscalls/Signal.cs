@@ -145,9 +145,11 @@ public sealed partial class SimKernel
         }
         else
         {
-            // kill_pid_info_type: the task behind the pid (a zombie still counts; a reaped one is ESRCH).
+            // kill_pid_info_type: the task behind the pid (a zombie still counts; a reaped one is ESRCH). The
+            // thread scope (PIDFD_SIGNAL_THREAD, or flags 0 on a PIDFD_THREAD pidfd) queues on the thread alone.
             var p = pid.Task;
-            r = p is null ? SysResult.Fail(Errno.ESRCH) : GroupSendSigInfo(caller, p, sig);
+            bool thread = flags == SimConst.PidfdSignalThread || (flags == 0 && (f.Flags & SimConst.PidfdThread) != 0);
+            r = p is null ? SysResult.Fail(Errno.ESRCH) : GroupSendSigInfo(caller, p, sig, threadDirected: thread);
         }
         Settle();
         return r;
@@ -174,7 +176,7 @@ public sealed partial class SimKernel
         }
         // A sender not visible in the target's pid namespace (an ancestor) forces SIGKILL/SIGSTOP on an init.
         bool force = caller.Group.Leader.Pid.NrIn(p.Pid.Ns) == 0;
-        SendSignal(caller, p, sig, force, toExitingThread: threadDirected && p.Exiting);
+        SendSignal(caller, p, sig, force, threadDirected);
         return SysResult.Success(0);
     }
 
@@ -193,8 +195,9 @@ public sealed partial class SimKernel
     // SIGKILL from the kernel (zap_pid_ns_processes).
     private void SendKill(SimTask target) => SendSignal(null, target, SigKill, force: true);
 
-    // __send_signal_locked: prepare_signal, the pending set, complete_signal.
-    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force, bool toExitingThread = false)
+    // __send_signal_locked: prepare_signal, the pending set (the thread's own for a thread-directed signal, else the
+    // process's shared one), complete_signal.
+    internal void SendSignal(SimTask? sender, SimTask target, int sig, bool force, bool threadDirected = false)
     {
         var g = target.Group;
         // prepare_signal: a dying or dead process takes nothing.
@@ -202,13 +205,14 @@ public sealed partial class SimKernel
         {
             return;
         }
+        // prepare_signal flushes the opposite kind from the shared queue and from every thread's own.
         if ((StopMask & Bit(sig)) != 0)
         {
-            g.Pending &= ~Bit(SigCont);
+            FlushPending(g, Bit(SigCont));
         }
         else if (sig == SigCont)
         {
-            g.Pending &= ~StopMask;
+            FlushPending(g, StopMask);
             if (g.StopStopped)
             {
                 // The group continues at once, whatever SIGCONT's disposition; the parent hears of it when the
@@ -239,7 +243,7 @@ public sealed partial class SimKernel
                 Defer(DeferredKind.Signal, g.Leader, 0);
             }
         }
-        if (toExitingThread)
+        if (threadDirected && target.Exiting)
         {
             // Queued on the thread alone, which will never dequeue it (complete_signal: wants_signal is false for
             // PF_EXITING, and a thread-directed signal looks no further); only prepare_signal's group-wide stop and
@@ -250,8 +254,15 @@ public sealed partial class SimKernel
         {
             return;
         }
-        ulong pendingBefore = g.Pending;
-        g.Pending |= Bit(sig);
+        ulong pendingBefore = g.Pending | (threadDirected ? target.Pending : 0);
+        if (threadDirected)
+        {
+            target.Pending |= Bit(sig);
+        }
+        else
+        {
+            g.Pending |= Bit(sig);
+        }
         if (Tracing)
         {
             Emit($"{Label(target)}: {Signals.Name(sig)}" + (sender is null ? " from the kernel" : $" from {Label(sender)}"));
@@ -261,11 +272,14 @@ public sealed partial class SimKernel
         // keeps the signal pending and dies of it only once continued.
         var action = target.Sighand.Get(sig);
         bool fatal = action == SignalAction.Default && ((StopMask | IgnoreMask) & Bit(sig)) == 0;
-        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || AnyThreadWants(g, sender, pendingBefore)))
+        // For a thread-directed signal only the target thread is asked (complete_signal looks no further for
+        // PIDTYPE_PID).
+        bool wanted = threadDirected ? Wants(target, sender, pendingBefore) : AnyThreadWants(g, sender, pendingBefore);
+        if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || wanted))
         {
             g.GroupExit = true;
             g.GroupExitCode = sig;
-            g.Pending = 0;
+            FlushPending(g, ulong.MaxValue);
             for (var t = g.FirstThread; t is not null; t = t.NextThread)
             {
                 if (!t.Exiting)
@@ -284,18 +298,39 @@ public sealed partial class SimKernel
     // so a vfork parent (TASK_KILLABLE, woken only by SIGKILL), which keeps the signal until the vfork completes.
     private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore)
     {
-        if (g.StopStopped)
-        {
-            return false;
-        }
         for (var t = g.FirstThread; t is not null; t = t.NextThread)
         {
-            if (!t.Exiting && (t.State != TaskState.VforkWait || pendingBefore == 0 || t == sender))
+            if (Wants(t, sender, pendingBefore | t.Pending))
             {
                 return true;
             }
         }
         return false;
+    }
+
+    // wants_signal for one thread; pendingBefore is what it had pending before this signal (task_sigpending).
+    private static bool Wants(SimTask t, SimTask? sender, ulong pendingBefore) =>
+        !t.Group.StopStopped && !t.Exiting && (t.State != TaskState.VforkWait || pendingBefore == 0 || t == sender);
+
+    // flush_sigqueue_mask on the shared queue and on every thread's own.
+    private static void FlushPending(ThreadGroup g, ulong mask)
+    {
+        g.Pending &= ~mask;
+        for (var t = g.FirstThread; t is not null; t = t.NextThread)
+        {
+            t.Pending &= ~mask;
+        }
+    }
+
+    /// <summary>What a process has pending: the shared queue and every thread's own (the union /proc shows).</summary>
+    public static ulong PendingOf(ThreadGroup g)
+    {
+        ulong p = g.Pending;
+        for (var t = g.FirstThread; t is not null; t = t.NextThread)
+        {
+            p |= t.Pending;
+        }
+        return p;
     }
 
     // sig_ignored / sig_task_ignored: an ignored disposition, or a default one that ignores; an init ignores
@@ -310,30 +345,55 @@ public sealed partial class SimKernel
         return action == SignalAction.Ignore || (action == SignalAction.Default && (IgnoreMask & Bit(sig)) != 0);
     }
 
-    // get_signal for a process: pending signals delivered lowest first; a stop signal stops the group; a
-    // core-dumping signal ends it (no core is written in the model); a handler is called.
-    private void DeliverPending(SimTask leader)
+    // get_signal for a process: signals are dequeued lowest first, a thread's own before the shared ones
+    // (dequeue_signal); a stop signal stops the group; a core-dumping signal ends it (no core is written in the
+    // model); a handler is called. The shared queue is served by the first live thread (the one complete_signal
+    // picks for a process-directed signal: the leader while it lives), a thread's own queue by that thread only;
+    // a vfork parent (TASK_KILLABLE) takes nothing until it is released.
+    private void DeliverPending(SimTask task)
     {
-        var g = leader.Group;
+        var g = task.Group;
         if (g.GroupExit || g.Live == 0)
         {
             return;
         }
-        var t = FindAliveThread(leader) ?? leader;
-        if (t.State == TaskState.VforkWait)
+        var first = FindAliveThread(g.Leader) ?? g.Leader;
+        for (var t = g.FirstThread; t is not null && !g.StopStopped && !g.GroupExit; t = t.NextThread)
         {
-            return; // killable only: the rest waits for the vfork to complete
+            if (t.Exiting || t.State != TaskState.Running || (t != first && t.Pending == 0))
+            {
+                continue;
+            }
+            if (g.NotifyStop != 0)
+            {
+                int why = g.NotifyStop;
+                g.NotifyStop = 0;
+                NotifyParentCldStop(g.Leader, why);
+            }
+            DeliverTo(t, shared: t == first);
         }
-        if (g.NotifyStop != 0)
+    }
+
+    private void DeliverTo(SimTask t, bool shared)
+    {
+        var g = t.Group;
+        while (!g.StopStopped && !g.GroupExit)
         {
-            int why = g.NotifyStop;
-            g.NotifyStop = 0;
-            NotifyParentCldStop(g.Leader, why);
-        }
-        while (g.Pending != 0 && !g.StopStopped && !g.GroupExit)
-        {
-            int sig = System.Numerics.BitOperations.TrailingZeroCount(g.Pending) + 1;
-            g.Pending &= ~Bit(sig);
+            int sig;
+            if (t.Pending != 0)
+            {
+                sig = System.Numerics.BitOperations.TrailingZeroCount(t.Pending) + 1;
+                t.Pending &= ~Bit(sig);
+            }
+            else if (shared && g.Pending != 0)
+            {
+                sig = System.Numerics.BitOperations.TrailingZeroCount(g.Pending) + 1;
+                g.Pending &= ~Bit(sig);
+            }
+            else
+            {
+                return;
+            }
             var action = t.Sighand.Get(sig);
             if (action == SignalAction.Ignore)
             {
@@ -500,7 +560,7 @@ public sealed partial class SimKernel
         // POSIX 3.3.1.3: a pending signal whose new action ignores it is discarded.
         if (action == SignalAction.Ignore || (action == SignalAction.Default && (IgnoreMask & Bit(sig)) != 0))
         {
-            caller.Group.Pending &= ~Bit(sig);
+            FlushPending(caller.Group, Bit(sig));
         }
         return SysResult.Success(0);
     }

@@ -481,7 +481,7 @@ internal sealed partial class DifferentialRun : IDisposable
             var parent = t.RealParent is { } rp ? _simNames.GetValueOrDefault(rp.Group.Leader, "?") : "-";
             var pids = string.Join('/', Enumerable.Range(0, t.Pid.Level + 1).Select(l => t.Pid.NrAtLevel(l)));
             var ns = t.Pid.Ns;
-            string pending = state is "running" or "sleeping" or "vfork" or "stopped" ? $" pending={t.Group.Pending:x}" : "";
+            string pending = state is "running" or "sleeping" or "vfork" or "stopped" ? $" pending={SimKernel.PendingOf(t.Group):x}" : "";
             d[name] = $"{state} parent={parent} ids={pids} tgid={SimKernel.PidIn(t, t)} pgid={t.Group.Pgrp.NrIn(ns)} sid={t.Group.Session.NrIn(ns)} exit_signal={t.ExitSignal}{pending}";
         }
         return d;

@@ -38,36 +38,41 @@ public class DifferentialSpecs(ITestOutputHelper output)
         Assert.True(o.ChecksCompared + o.CallsCompared >= 10, "the scenario compares too little");
     }
 
-    /// <summary>Generated scenarios per run.</summary>
+    /// <summary>Generated scenarios per run (the issue asks for at least 100).</summary>
     private const int GeneratedCount = 120;
 
     /// <summary>
-    /// The seed, always printed: FORKLIFT_SEED when it is a number (to replay a run), a fresh one when it is
-    /// <c>random</c>, else <see cref="PinnedSeed"/>. Pinned by default because fresh seeds still find, now and then, a
-    /// scenario where the kernel's answer depends on scheduling (which of two fatal signals lands first) or a model
-    /// difference not fixed yet; CI must not fail by chance. Run with FORKLIFT_SEED=random to hunt for more.
+    /// The seed, always printed: FORKLIFT_SEED when it is a number (to replay a run), else a fresh one, so every run
+    /// explores scenarios no run has tried before.
     /// </summary>
     private static int Seed()
     {
         string? text = Environment.GetEnvironmentVariable("FORKLIFT_SEED");
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int s))
-            return s;
-        return string.Equals(text, "random", StringComparison.OrdinalIgnoreCase) ? Random.Shared.Next() : PinnedSeed;
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) ? s : Random.Shared.Next();
     }
 
-    /// <summary>The seed of the default run (120 scenarios that agree on Linux 6.18).</summary>
-    private const int PinnedSeed = 20261122;
+    /// <summary>How often a scenario that disagrees is run again on Linux before it counts as a disagreement.</summary>
+    private const int Reruns = 3;
 
+    /// <summary>
+    /// At least 100 generated scenarios (<see cref="GeneratedCount"/>) on the model and on Linux; the seed is printed.
+    /// The model is deterministic, Linux is not: where two CPUs race (which of two dying processes exits first), Linux
+    /// has more than one right answer and the model gives one of them. The generator leaves out the races it knows;
+    /// a scenario that still disagrees is run again on Linux up to <see cref="Reruns"/> times, and fails only if Linux
+    /// never gives the model's answer. One that agrees on a rerun is printed as a race (with its scenario, for the
+    /// generator's list) and does not fail: the model's answer is one Linux gives.
+    /// </summary>
     [GeneratedDifferentialFact]
     public void The_model_and_Linux_agree_on_generated_scenarios()
     {
         int seed = Seed();
         var gen = new ScenarioGenerator(seed);
         var sw = Stopwatch.StartNew();
-        int statements = 0, calls = 0, checks = 0, snapshots = 0, stopped = 0;
+        int statements = 0, calls = 0, checks = 0, snapshots = 0, stopped = 0, races = 0;
         var failures = new StringBuilder();
         int disagreements = 0;
-        // FORKLIFT_SCENARIO=N runs only scenario N of the seed, with its whole report.
+        string? log = Environment.GetEnvironmentVariable("FORKLIFT_DIFF_LOG") is { Length: > 0 } l ? l : null;
+        // FORKLIFT_SCENARIO=N runs only scenario N of the seed, with its text and its whole report.
         int only = int.TryParse(Environment.GetEnvironmentVariable("FORKLIFT_SCENARIO"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n : -1;
         for (int i = only < 0 ? 0 : only; i < (only < 0 ? GeneratedCount : only + 1); i++)
         {
@@ -81,30 +86,50 @@ public class DifferentialSpecs(ITestOutputHelper output)
             calls += o.CallsCompared;
             checks += o.ChecksCompared;
             snapshots += o.SnapshotsCompared;
-            if (!o.Agreed || o.Unsupported is not null || o.ScenarioError is not null || o.ModelFailures.Count > 0)
-            {
-                disagreements++;
-                string first = o.Report.Split('\n').Skip(1).FirstOrDefault() ?? "";
-                output.WriteLine($"scenario {i}: {first}");
-                if (Environment.GetEnvironmentVariable("FORKLIFT_DIFF_LOG") is { Length: > 0 } log)
-                {
-                    File.AppendAllText(log, $"=== seed {seed}, scenario {i} ===\n{o.Report}\n");
-                }
-                if (disagreements <= 3 || only >= 0)
-                {
-                    failures.AppendLine(CultureInfo.InvariantCulture, $"=== seed {seed}, scenario {i} ===").AppendLine(o.Report);
-                }
-            }
             if (o.Unsupported is not null)
             {
                 stopped++;
             }
+            if (Clean(o))
+            {
+                continue;
+            }
+            string first = o.Report.Split('\n').Skip(1).FirstOrDefault() ?? "";
+            int agreedOn = o.ScenarioError is null && o.Unsupported is null && o.ModelFailures.Count == 0
+                ? Enumerable.Range(1, Reruns).FirstOrDefault(_ => Clean(DifferentialRun.Run(text)))
+                : 0;
+            if (agreedOn > 0)
+            {
+                races++;
+                output.WriteLine($"scenario {i}: a race on Linux (it agreed on rerun {agreedOn}): {first}");
+                if (log is not null)
+                {
+                    File.AppendAllText(log, $"=== seed {seed}, scenario {i}: a race (agreed on rerun {agreedOn}) ===\n{o.Report}\n");
+                }
+                continue;
+            }
+            disagreements++;
+            output.WriteLine($"scenario {i}: {first}");
+            if (log is not null)
+            {
+                File.AppendAllText(log, $"=== seed {seed}, scenario {i} ===\n{o.Report}\n");
+            }
+            if (disagreements <= 3 || only >= 0)
+            {
+                failures.AppendLine(CultureInfo.InvariantCulture, $"=== seed {seed}, scenario {i} (disagreed {1 + Reruns} times out of {1 + Reruns}) ===").AppendLine(o.Report);
+            }
         }
-        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {GeneratedCount} scenarios, {statements} statements, {calls} calls, {checks} checks, {snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {gen.Dropped} racy statement(s) left out; {disagreements} disagreement(s)");
-        Assert.True(disagreements == 0, $"seed {seed}: {disagreements} of {GeneratedCount} scenarios disagree (FORKLIFT_SEED={seed} replays)\n{failures}");
+        int count = only < 0 ? GeneratedCount : 1;
+        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {count} scenarios, {statements} statements, {calls} calls, {checks} checks, "
+            + $"{snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {gen.Dropped} racy statement(s) left out by the generator, "
+            + $"{races} race(s) found on Linux, {disagreements} disagreement(s)");
+        Assert.True(disagreements == 0, $"seed {seed}: {disagreements} of {count} scenarios disagree (FORKLIFT_SEED={seed} replays)\n{failures}");
         Assert.Equal(0, stopped);
         Assert.True(only >= 0 || calls > 1000, $"only {calls} calls compared");
     }
+
+    private static bool Clean(DifferentialOutcome o) =>
+        o.Agreed && o.Unsupported is null && o.ScenarioError is null && o.ModelFailures.Count == 0;
 
     // The comparison can fail: a known difference (ModelLimits.ProcfsNamespace) is reported with the call, both
     // answers, both traces and the scenario to replay.

@@ -172,7 +172,7 @@ internal sealed class ScenarioGenerator(int seed)
                     // A stop signal that waits for a vfork parent's release races with the signal its vfork
                     // child's exit sends: on Linux the woken parent may stop before that signal arrives, or after
                     // it has run its handler (wait_for_vfork_done, kernel/fork.c, sleeps TASK_KILLABLE).
-                    if (t.State == TaskState.VforkWait && (t.Group.Pending & StopSignals) != 0)
+                    if (t.State == TaskState.VforkWait && (SimKernel.PendingOf(t.Group) & StopSignals) != 0)
                     {
                         return $"{t} waits for its vfork child with a stop signal pending";
                     }
@@ -395,9 +395,16 @@ internal sealed class ScenarioGenerator(int seed)
                         _ => $"{a}: umask {(Chance(50) ? "0x3f" : "0x12")}",
                     };
                 default:
-                    return actor.Pid.Level == 0 && actor.Ns.PidForChildren == actor.Pid.Ns && Chance(50)
-                        ? $"{a}: unshare NEWPID"
-                        : $"{a}: getppid";
+                    if (actor.Pid.Level == 0 && actor.Ns.PidForChildren == actor.Pid.Ns && Chance(40))
+                    {
+                        return $"{a}: unshare NEWPID";
+                    }
+                    if (Chance(60))
+                    {
+                        string[] kinds = ["NEWNET", "NEWUTS", "NEWIPC", "NEWCGROUP", "NEWTIME", "NEWNS", "NEWUSER", "FILES", "FS", "SYSVSEM"];
+                        return $"{a}: unshare {kinds[rng.Next(kinds.Length)]}";
+                    }
+                    return $"{a}: getppid";
             }
         }
 
@@ -453,7 +460,9 @@ internal sealed class ScenarioGenerator(int seed)
                 case < 56: flags.Add("FILES"); break;
                 case < 62: flags.Add("FS"); break;
                 case < 68: flags.AddRange(["VM", "SIGHAND"]); break;
-                case < 72: flags.Add(rng.Next(4) switch { 0 => "NEWNS", 1 => "NEWUTS", 2 => "NEWIPC", _ => "SYSVSEM" }); break;
+                case < 72:
+                    flags.Add(rng.Next(7) switch { 0 => "NEWNS", 1 => "NEWUTS", 2 => "NEWIPC", 3 => "NEWNET", 4 => "NEWCGROUP", 5 => "NEWTIME", _ => "SYSVSEM" });
+                    break;
                 case < 76: flags.Add(rng.Next(4) switch { 0 => "THREAD", 1 => "SIGHAND", 2 => "NEWPID|THREAD|SIGHAND|VM", _ => "PARENT|NEWPID" }); break;
                 case < 79: flags.Add("NEWUSER"); break;
                 default: break;
@@ -466,7 +475,8 @@ internal sealed class ScenarioGenerator(int seed)
             bool thread = flags.Contains("THREAD") || flags.Contains("PARENT");
             string sig = thread && Chance(85) ? "" : $" exit_signal={ExitSignal()}";
             string flagText = flags.Count == 0 ? "" : " flags=" + string.Join('|', flags);
-            bool legacy = Chance(20) && !flags.Contains("PIDFD") || (flags.Contains("PIDFD") && Chance(10));
+            // CLONE_NEWTIME is bit 7 of legacy clone's exit signal byte: clone3 only.
+            bool legacy = !flags.Contains("NEWTIME") && (Chance(20) && !flags.Contains("PIDFD") || (flags.Contains("PIDFD") && Chance(10)));
             if (legacy)
             {
                 // Legacy clone: CLONE_PIDFD stores at parent_tid, so it cannot go with PARENT_SETTID (EINVAL).
@@ -487,6 +497,19 @@ internal sealed class ScenarioGenerator(int seed)
             }
             return $"{a}: clone3{flagText}{extra}{sig} -> {name}";
         }
+
+        // The names of /proc/PID/ns/* (namespaces(7)).
+        private static readonly string[] NamespaceNames =
+            ["mnt", "uts", "ipc", "net", "cgroup", "time", "user", "pid", "pid_for_children", "time_for_children"];
+
+        private static object Namespace(SimTask t, string name) => name switch
+        {
+            "user" => t.Cred.UserNs,
+            "pid" => t.Pid.Ns,
+            "pid_for_children" => t.Ns.PidForChildren,
+            "time_for_children" => t.Ns.TimeForChildren,
+            _ => Forklift.Rules.NamespaceTypes.TryParse(name, out var type) ? t.Ns.Get(type) : throw new ArgumentException(name),
+        };
 
         // A check whose value is what the model says now.
         private string CheckStatement()
@@ -534,14 +557,23 @@ internal sealed class ScenarioGenerator(int seed)
                         return $"check {n} cwd = {t.Fs.Cwd}";
                     }
                     string o = Pick(others);
-                    string res = rng.Next(5) switch { 0 => "vm", 1 => "files", 2 => "fs", 3 => "sighand", _ => "thread_group" };
+                    string res = rng.Next(8) switch
+                    {
+                        0 => "vm",
+                        1 => "files",
+                        2 => "fs",
+                        3 => "sighand",
+                        4 => "thread_group",
+                        _ => "ns:" + NamespaceNames[rng.Next(NamespaceNames.Length)],
+                    };
                     bool same = res switch
                     {
                         "vm" => t.Mm == T(o).Mm,
                         "files" => t.Files == T(o).Files,
                         "fs" => t.Fs == T(o).Fs,
                         "sighand" => t.Sighand == T(o).Sighand,
-                        _ => t.Group == T(o).Group,
+                        "thread_group" => t.Group == T(o).Group,
+                        _ => Namespace(t, res[3..]) == Namespace(T(o), res[3..]),
                     };
                     return $"check {n} {(same ? "" : "!")}shares {res} {o}";
                 }
