@@ -34,7 +34,7 @@ public static class ModelLimits
         Fcntl,
         "ptrace is not modelled: parent always equals real parent; CLONE_PTRACE and CLONE_UNTRACED have no effect",
         "signal masks (sigprocmask) are not modelled: every signal is deliverable at once; real-time signals do not queue more than one instance",
-        "signals are process-directed in effect: tgkill and PIDFD_SIGNAL_THREAD pick the same delivery as kill (except that tgkill to an exiting thread, such as a zombie leader, is never taken)",
+        "a thread-directed signal (tgkill, PIDFD_SIGNAL_THREAD, a thread pidfd) waits on its thread's own queue, which that thread alone takes; the shared queue is taken by the first live thread (the leader while it lives), where Linux lets complete_signal pick any thread that wants the signal",
         "no core dumps are written: a core-dumping signal ends the process with the signal and without the 0x80 (WCOREDUMP) bit, as with RLIMIT_CORE=0 and a file core_pattern",
         "SA_RESTART is not modelled: a handled signal interrupts a blocked wait or sleep with EINTR",
         "memory is a map of 32-bit cells keyed by address: overlapping or unaligned writes are not merged",
@@ -52,6 +52,7 @@ public static class ModelLimits
         "the global init's exit is a kernel panic: the simulation stops with an error",
         "uid_map is written through SimKernel.WriteUidMap (one extent, once); gid maps and setgroups are not modelled",
         "System V semaphores: IPC_PRIVATE sets, semop of one operation that never sleeps (IPC_NOWAIT), semctl GETVAL; no permissions, no IPC_RMID, no other IPC",
+        "the model is deterministic where Linux races between CPUs: processes killed by one call die in list order (which matters when a parent reaps its children itself or sleeps in a wait for them), and a vfork parent released by its child's exit takes its pending signals after the exit's SIGCHLD; the differential generator leaves such statements out",
         "wait4/waitid for any child report the first ready one in the children list; Linux does too, but children that died or stopped by one call (a group kill, a namespace's death) join that list in the order they ran, which the model cannot know",
     ];
 }

@@ -203,6 +203,15 @@ internal sealed class ScenarioGenerator(int seed)
                             return $"{c} and its parent {p}, which reaps its children itself, die at once";
                         }
                     }
+                    // A parent asleep in a wait reaps a child that dies before it (and returns, then dies), and
+                    // leaves one that dies after it to the reaper.
+                    foreach (var (w, children) in _waiters)
+                    {
+                        if (died.Contains(w.Group.Leader) && died.Any(children.Contains))
+                        {
+                            return $"{w} sleeps in a wait and dies with a child it waits for";
+                        }
+                    }
                     // A second fatal signal on the way (the SIGHUP of a process group the deaths orphan) kills
                     // whichever victim it reaches before the signal sent.
                     if (sent > 0 && died.Any(c => Status(c) is int st && (st & 0x7f) != 0 && (st & 0x7f) != sent && (st & 0x7f) != 9))
@@ -210,10 +219,11 @@ internal sealed class ScenarioGenerator(int seed)
                         return "a process killed with the others died of another signal";
                     }
                 }
-                // A wait that sleeps completes with whichever of its children changed first.
+                // A wait that sleeps completes with whichever of its children changed first, counting the
+                // orphans the call reparented to it.
                 foreach (var (w, children) in _waiters)
                 {
-                    int n = children.Count(changed.Contains);
+                    int n = changed.Count(c => children.Contains(c) || c.RealParent?.Group == w.Group);
                     if (n >= 2)
                     {
                         return $"{w} sleeps in a wait and {n} of its children changed at once";
