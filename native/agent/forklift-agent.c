@@ -331,7 +331,17 @@ static long fa_clone3(int ch, const struct fa_cmd *c, int index)
     }
     if (size < 0 || size > (long)sizeof args) size = sizeof args;
     if (flags & CLONE_VFORK) fa_send_simple(ch, FA_MSG_BLOCKED, c->seq, index, 0);
-    return fa_clone_call(__NR_clone3, (long)&args, size, 0, 0, 0, fa_child_arg((int)c->a[0], ch, flags));
+    long r = fa_clone_call(__NR_clone3, (long)&args, size, 0, 0, 0, fa_child_arg((int)c->a[0], ch, flags));
+    /* A pid number outlives its task briefly: release_task unhashes the task (its /proc entry is gone, which is
+       what the coordinator waits for) and frees the pid numbers only afterwards (free_pids, kernel/exit.c, 6.14+),
+       on the CPU of the task that released it. A set_tid naming such a number meets EEXIST for those few
+       microseconds: try again for up to 20 ms before answering EEXIST, which is then the number's real owner. */
+    for (int i = 0; r == -EEXIST && args.set_tid && i < 100; i++) {
+        struct fl_timespec pause = {0, 200000};
+        fl_nanosleep(&pause);
+        r = fa_clone_call(__NR_clone3, (long)&args, size, 0, 0, 0, fa_child_arg((int)c->a[0], ch, flags));
+    }
+    return r;
 }
 
 static long fa_clone(int ch, const struct fa_cmd *c, int index)
