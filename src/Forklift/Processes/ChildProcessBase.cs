@@ -19,6 +19,12 @@ public abstract class ChildProcessBase : IChildProcess
     private readonly Stream? _stdout;
     private readonly Stream? _stderr;
 
+    /// <inheritdoc/>
+    public int Pid { get; }
+
+    /// <inheritdoc/>
+    public Command Command { get; }
+
     /// <summary>A started child.</summary>
     /// <param name="command">The command it was started from.</param>
     /// <param name="pid">Its pid, in the caller's pid namespace.</param>
@@ -27,19 +33,12 @@ public abstract class ChildProcessBase : IChildProcess
     /// <param name="standardError">The read end of its standard error when that is <see cref="Stdio.Pipe"/>; otherwise null.</param>
     protected ChildProcessBase(Command command, int pid, Stream? standardInput, Stream? standardOutput, Stream? standardError)
     {
-        ArgumentNullException.ThrowIfNull(command);
-        Command = command;
+        Command = command ?? throw new ArgumentNullException(nameof(command));
         Pid = pid;
         _stdin = standardInput;
         _stdout = standardOutput;
         _stderr = standardError;
     }
-
-    /// <inheritdoc/>
-    public int Pid { get; }
-
-    /// <inheritdoc/>
-    public Command Command { get; }
 
     /// <inheritdoc/>
     public Stream StandardInput => _stdin ?? throw NotPiped("StandardInput", Command.StandardInput);
