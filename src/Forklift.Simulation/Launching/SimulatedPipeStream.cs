@@ -1,4 +1,5 @@
 using Forklift.Abi;
+using Forklift.Processes;
 
 namespace Forklift.Simulation.Launching;
 
@@ -11,50 +12,18 @@ namespace Forklift.Simulation.Launching;
 /// pipe has no capacity limit); a write after the child's read end is gone everywhere throws an
 /// <see cref="IOException"/> (EPIPE). One read may be pending at a time.
 /// </summary>
-internal sealed class SimulatedPipeStream : Stream
+internal sealed class SimulatedPipeStream : PipeEndStream
 {
     private readonly SimulatedProcessLauncher _launcher;
     private readonly SimPipe _pipe;
     private readonly int _fd;
-    private readonly bool _readable;
-    private bool _disposed;
 
     public SimulatedPipeStream(SimulatedProcessLauncher launcher, SimPipe pipe, int fd, bool readable)
+        : base(readable)
     {
         _launcher = launcher;
         _pipe = pipe;
         _fd = fd;
-        _readable = readable;
-    }
-
-    public override bool CanRead => _readable && !_disposed;
-
-    public override bool CanWrite => !_readable && !_disposed;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException("A pipe has no length.");
-
-    public override long Position
-    {
-        get => throw new NotSupportedException("A pipe has no position.");
-        set => throw new NotSupportedException("A pipe has no position.");
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("A pipe cannot seek.");
-
-    public override void SetLength(long value) => throw new NotSupportedException("A pipe has no length.");
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
     }
 
     public override int Read(Span<byte> buffer)
@@ -73,12 +42,6 @@ internal sealed class SimulatedPipeStream : Stream
         }
         copy.AsSpan(0, got).CopyTo(buffer);
         return got;
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -127,7 +90,7 @@ internal sealed class SimulatedPipeStream : Stream
     {
         using (_launcher.Enter())
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
             _pipe.Drain();
             if (_pipe.Count > 0 || _pipe.WritersGone || buffer.IsEmpty)
             {
@@ -139,18 +102,12 @@ internal sealed class SimulatedPipeStream : Stream
         }
     }
 
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
-
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         EnsureCan(read: false);
         using (_launcher.Enter())
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
             if (_pipe.ReadersGone)
             {
                 // pipe_write: EPIPE (the host ignores SIGPIPE, as .NET does).
@@ -163,12 +120,6 @@ internal sealed class SimulatedPipeStream : Stream
             }
         }
         _launcher.Poke();
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -188,24 +139,15 @@ internal sealed class SimulatedPipeStream : Stream
         }
     }
 
-    private void EnsureCan(bool read)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (read != _readable)
-        {
-            throw new NotSupportedException(read ? "This is the write end of the child's standard input." : "This is the read end of a child's output.");
-        }
-    }
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             using (_launcher.Enter())
             {
-                if (!_disposed)
+                if (!IsDisposed)
                 {
-                    _disposed = true;
+                    IsDisposed = true;
                     _launcher.Kernel.Close(_launcher.Host, _fd);
                     // A program blocked reading the other end now sees end of file; a pending host read ends.
                     if (_pipe.HostRead is { } pending)

@@ -24,7 +24,7 @@ namespace Forklift.Simulation.Launching;
 /// simulation advances on one thread at a time: inside <see cref="Run{T}(Func{Task{T}})"/>, or inside a call
 /// that has to wait while no <c>Run</c> is active.</para>
 /// </remarks>
-public sealed partial class SimulatedProcessLauncher : IProcessLauncher
+public sealed partial class SimulatedProcessLauncher : IProcessLauncher, IPipelineKernel<SimulatedChildProcess>
 {
     private readonly SimIo _io;
     private readonly Dictionary<int, SimulatedChildProcess> _children = [];   // the host's, by pid, until reaped
@@ -255,75 +255,16 @@ public sealed partial class SimulatedProcessLauncher : IProcessLauncher
         ArgumentNullException.ThrowIfNull(pipeline);
         using (Enter())
         {
-            var commands = pipeline.Commands;
-            for (int i = 0; i < commands.Length; i++)
-            {
-                if (i < commands.Length - 1 && commands[i].StandardOutput.Kind != StdioKind.Inherit)
-                {
-                    throw new CommandException($"Commands[{i}].StandardOutput", $"is {commands[i].StandardOutput}, but the pipeline connects it to the next command's standard input");
-                }
-                if (i > 0 && commands[i].StandardInput.Kind != StdioKind.Inherit)
-                {
-                    throw new CommandException($"Commands[{i}].StandardInput", $"is {commands[i].StandardInput}, but the pipeline connects it to the previous command's standard output");
-                }
-                CommandValidator.Validate(commands[i]);
-            }
-
-            var started = new List<SimulatedChildProcess>(commands.Length);
-            int readEnd = -1;
-            try
-            {
-                for (int i = 0; i < commands.Length; i++)
-                {
-                    var command = commands[i];
-                    int nextRead = -1, write = -1;
-                    if (i < commands.Length - 1)
-                    {
-                        var r = _io.CreatePipe(Host, cloexec: true, out nextRead, out write, out _);
-                        if (!r.Ok)
-                        {
-                            throw new SpawnException("Pipe2", r.Errno, $"between commands {i} and {i + 1}", SpawnHints.ForSetup(r.Errno), command.ToString());
-                        }
-                        command = command.WithStandardOutput(Stdio.FromFileDescriptor(write));
-                    }
-                    if (i > 0)
-                    {
-                        command = command.WithStandardInput(Stdio.FromFileDescriptor(readEnd));
-                    }
-                    try
-                    {
-                        started.Add(Start(command));
-                    }
-                    finally
-                    {
-                        if (write >= 0)
-                        {
-                            Kernel.Close(Host, write);
-                        }
-                        if (readEnd >= 0)
-                        {
-                            Kernel.Close(Host, readEnd);
-                        }
-                        readEnd = nextRead;
-                    }
-                }
-                return started;
-            }
-            catch
-            {
-                if (readEnd >= 0)
-                {
-                    Kernel.Close(Host, readEnd);
-                }
-                foreach (var child in started)
-                {
-                    child.Kill();
-                    child.Dispose();
-                }
-                throw;
-            }
+            return PipelineStarter.Start(pipeline, this);
         }
     }
+
+    Errno IPipelineKernel<SimulatedChildProcess>.CreatePipe(out int readEnd, out int writeEnd) =>
+        _io.CreatePipe(Host, cloexec: true, out readEnd, out writeEnd, out _).Errno;
+
+    void IPipelineKernel<SimulatedChildProcess>.Close(int fd) => Kernel.Close(Host, fd);
+
+    SimulatedChildProcess IPipelineKernel<SimulatedChildProcess>.Start(Command command) => Start(command);
 
     IReadOnlyList<IChildProcess> IProcessLauncher.Start(Pipeline pipeline) => Start(pipeline);
 

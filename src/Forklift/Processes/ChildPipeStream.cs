@@ -10,7 +10,7 @@ namespace Forklift.Processes;
 /// No thread is blocked by an asynchronous read or write; synchronous ones wait in poll(2).
 /// One read and one write may be pending at a time (a pipe end is one-directional, so that means one).
 /// </summary>
-internal sealed class ChildPipeStream : Stream, IReactorTarget
+internal sealed class ChildPipeStream : PipeEndStream, IReactorTarget
 {
     private const int EAGAIN = (int)Errno.EAGAIN;
     private const int EINTR = (int)Errno.EINTR;
@@ -19,63 +19,21 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
     private readonly Reactor _reactor;
     private readonly FdHandle _handle;
     private readonly int _fd;
-    private readonly bool _readable;
     private readonly Lock _lock = new();
     private TaskCompletionSource? _waiter;
     private ulong _key;
-    private bool _disposed;
 
     /// <param name="system">The system calls.</param>
     /// <param name="reactor">The reactor that reports readiness.</param>
     /// <param name="fd">The parent's end, already non-blocking and close-on-exec; owned from now on.</param>
     /// <param name="readable">True for the read end of the child's stdout/stderr; false for the write end of its stdin.</param>
     public ChildPipeStream(ISystemCalls system, Reactor reactor, int fd, bool readable)
+        : base(readable)
     {
         _system = system;
         _reactor = reactor;
         _handle = new FdHandle(fd, system);
         _fd = fd;
-        _readable = readable;
-    }
-
-    /// <inheritdoc/>
-    public override bool CanRead => _readable && !_disposed;
-
-    /// <inheritdoc/>
-    public override bool CanWrite => !_readable && !_disposed;
-
-    /// <inheritdoc/>
-    public override bool CanSeek => false;
-
-    /// <inheritdoc/>
-    public override long Length => throw new NotSupportedException("A pipe has no length.");
-
-    /// <inheritdoc/>
-    public override long Position
-    {
-        get => throw new NotSupportedException("A pipe has no position.");
-        set => throw new NotSupportedException("A pipe has no position.");
-    }
-
-    /// <inheritdoc/>
-    public override void Flush()
-    {
-    }
-
-    /// <inheritdoc/>
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <inheritdoc/>
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("A pipe cannot seek.");
-
-    /// <inheritdoc/>
-    public override void SetLength(long value) => throw new NotSupportedException("A pipe has no length.");
-
-    /// <inheritdoc/>
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
     }
 
     /// <inheritdoc/>
@@ -89,13 +47,6 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
                 return n;
             WaitSync(LibcFd.PollIn);
         }
-    }
-
-    /// <inheritdoc/>
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     /// <inheritdoc/>
@@ -113,13 +64,6 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
     }
 
     /// <inheritdoc/>
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        Write(buffer.AsSpan(offset, count));
-    }
-
-    /// <inheritdoc/>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         EnsureCan(read: false);
@@ -131,13 +75,6 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
             else
                 WaitSync(LibcFd.PollOut);
         }
-    }
-
-    /// <inheritdoc/>
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     /// <inheritdoc/>
@@ -214,7 +151,7 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
         var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
             if (_waiter is not null)
                 throw new InvalidOperationException("Another read or write is already pending on this pipe.");
             _waiter = waiter;
@@ -274,22 +211,15 @@ internal sealed class ChildPipeStream : Stream, IReactorTarget
         waiter?.TrySetException(error);
     }
 
-    private void EnsureCan(bool read)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (read != _readable)
-            throw new NotSupportedException(read ? "This is the write end of the child's standard input." : "This is the read end of the child's output.");
-    }
-
     /// <summary>Closes the parent's end (the child sees EOF on its stdin, or EPIPE/SIGPIPE on its output).</summary>
     protected override void Dispose(bool disposing)
     {
         TaskCompletionSource? waiter;
         lock (_lock)
         {
-            if (_disposed)
+            if (IsDisposed)
                 return;
-            _disposed = true;
+            IsDisposed = true;
             waiter = _waiter;
             _waiter = null;
             if (_key != 0)

@@ -15,7 +15,7 @@ namespace Forklift.Processes;
 /// Thread-safe; one reactor thread per launcher watches every child it started. <see cref="Default"/> serves
 /// most programs.
 /// </summary>
-public sealed unsafe class ProcessLauncher : IProcessLauncher
+public sealed unsafe class ProcessLauncher : IProcessLauncher, IPipelineKernel<ChildProcess>
 {
     private static readonly Lazy<ProcessLauncher> s_default = new(() => new ProcessLauncher());
 
@@ -144,60 +144,18 @@ public sealed unsafe class ProcessLauncher : IProcessLauncher
     public IReadOnlyList<ChildProcess> Start(Pipeline pipeline)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
-        var commands = pipeline.Commands;
-        for (int i = 0; i < commands.Length; i++)
-        {
-            if (i < commands.Length - 1 && commands[i].StandardOutput.Kind != StdioKind.Inherit)
-                throw new CommandException($"Commands[{i}].StandardOutput", $"is {commands[i].StandardOutput}, but the pipeline connects it to the next command's standard input");
-            if (i > 0 && commands[i].StandardInput.Kind != StdioKind.Inherit)
-                throw new CommandException($"Commands[{i}].StandardInput", $"is {commands[i].StandardInput}, but the pipeline connects it to the previous command's standard output");
-            CommandValidator.Validate(commands[i]);
-        }
-
-        var started = new List<ChildProcess>(commands.Length);
-        int readEnd = -1;
-        try
-        {
-            for (int i = 0; i < commands.Length; i++)
-            {
-                var command = commands[i];
-                int nextRead = -1, write = -1;
-                if (i < commands.Length - 1)
-                {
-                    int rc = _system.Pipe2(out nextRead, out write);
-                    if (rc < 0)
-                        throw new SpawnException("Pipe2", (Errno)(-rc), $"between commands {i} and {i + 1}", SpawnHints.ForSetup((Errno)(-rc)), command.ToString());
-                    command = command.WithStandardOutput(Stdio.FromFileDescriptor(write));
-                }
-                if (i > 0)
-                    command = command.WithStandardInput(Stdio.FromFileDescriptor(readEnd));
-                try
-                {
-                    started.Add(Start(command));
-                }
-                finally
-                {
-                    if (write >= 0)
-                        _system.Close(write);
-                    if (readEnd >= 0)
-                        _system.Close(readEnd);
-                    readEnd = nextRead;
-                }
-            }
-            return started;
-        }
-        catch
-        {
-            if (readEnd >= 0)
-                _system.Close(readEnd);
-            foreach (var child in started)
-            {
-                child.Kill();
-                child.Dispose();
-            }
-            throw;
-        }
+        return PipelineStarter.Start(pipeline, this);
     }
+
+    Errno IPipelineKernel<ChildProcess>.CreatePipe(out int readEnd, out int writeEnd)
+    {
+        int rc = _system.Pipe2(out readEnd, out writeEnd);
+        return rc < 0 ? (Errno)(-rc) : Errno.None;
+    }
+
+    void IPipelineKernel<ChildProcess>.Close(int fd) => _system.Close(fd);
+
+    ChildProcess IPipelineKernel<ChildProcess>.Start(Command command) => Start(command);
 
     IReadOnlyList<IChildProcess> IProcessLauncher.Start(Pipeline pipeline) => Start(pipeline);
 
