@@ -120,9 +120,15 @@ public class DifferentialSpecs(ITestOutputHelper output)
             }
         }
         int count = only < 0 ? GeneratedCount : 1;
-        output.WriteLine($"seed {seed} (FORKLIFT_SEED={seed} replays): {count} scenarios, {statements} statements, {calls} calls, {checks} checks, "
+        string summary = $"seed {seed} (FORKLIFT_SEED={seed} replays): {count} scenarios, {statements} statements, {calls} calls, {checks} checks, "
             + $"{snapshots} snapshots compared in {sw.ElapsedMilliseconds} ms; {gen.Dropped} racy statement(s) left out by the generator, "
-            + $"{races} race(s) found on Linux, {disagreements} disagreement(s)");
+            + $"{races} race(s) found on Linux, {disagreements} disagreement(s)";
+        output.WriteLine(summary);
+        // The test runner shows a passing test's output only when asked; CI (.ci/run) names a file to print it from.
+        if (Environment.GetEnvironmentVariable("FORKLIFT_DIFF_SUMMARY") is { Length: > 0 } summaryFile)
+        {
+            File.AppendAllText(summaryFile, "generated differential run: " + summary + "\n");
+        }
         Assert.True(disagreements == 0, $"seed {seed}: {disagreements} of {count} scenarios disagree (FORKLIFT_SEED={seed} replays)\n{failures}");
         Assert.Equal(0, stopped);
         Assert.True(only >= 0 || calls > 1000, $"only {calls} calls compared");
