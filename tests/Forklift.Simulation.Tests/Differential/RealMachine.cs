@@ -252,7 +252,7 @@ internal sealed partial class RealMachine : IDisposable
             }
             catch (DirectoryNotFoundException)
             {
-                return; // the process is already gone (an exec'd agent that exits at once): nothing to identify
+                throw new InvalidOperationException($"task {t.Name}: host process {hostTgid} is gone before its thread's hello was read");
             }
             foreach (var dir in dirs)
             {
@@ -271,27 +271,14 @@ internal sealed partial class RealMachine : IDisposable
         }
         if (ProcStatus.Read(hostTid) is not { } status)
         {
-            if (t.HostTid == 0)
-            {
-                throw new InvalidOperationException($"task {t.Name}: /proc/{hostTid} is gone before its first hello was read");
-            }
-            return; // gone already (reaped at once after an exec that exits): its ids stay as they were
+            throw new InvalidOperationException($"task {t.Name}: /proc/{hostTid} is gone before its hello was read");
         }
         if (t == Root)
         {
             _rootLevel = status.NsPid.Length - 1;
             _rootNs = OwnPidNs(hostTid);
         }
-        foreach (var other in _tasks)
-        {
-            if (other != t && other.HostTid == hostTid)
-            {
-                other.Gone = true;
-                other.HostTid = 0;
-            }
-        }
-        t.HostTid = hostTid;
-        t.HostTgid = hostTgid;
+        TakeOver(t, hostTid, hostTgid);
         t.Tids = status.NsPid[_rootLevel..];
         t.Tgids = status.NsTgid[_rootLevel..];
         t.Chain = PidNsChain(hostTid);
@@ -303,17 +290,23 @@ internal sealed partial class RealMachine : IDisposable
     // exit as soon as they have replied (the model's /bin/exit N): their ns links vanish when they exit.
     private void IdentifyAfterExec(RealTask t, int hostTgid)
     {
+        TakeOver(t, hostTgid, hostTgid);
+        t.Tids = t.Tgids;
+    }
+
+    // t is now host thread hostTid; a task that had that id before (the old leader of an exec'd thread) is gone.
+    private void TakeOver(RealTask t, int hostTid, int hostTgid)
+    {
         foreach (var other in _tasks)
         {
-            if (other != t && other.HostTid == hostTgid)
+            if (other != t && other.HostTid == hostTid)
             {
                 other.Gone = true;
                 other.HostTid = 0;
             }
         }
-        t.HostTid = hostTgid;
+        t.HostTid = hostTid;
         t.HostTgid = hostTgid;
-        t.Tids = t.Tgids;
     }
 
     /// <summary><paramref name="t"/>'s process id as <paramref name="viewer"/>'s pid namespace sees it (0: invisible).</summary>
