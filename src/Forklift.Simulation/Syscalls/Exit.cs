@@ -28,11 +28,22 @@ public sealed partial class SimKernel
         var g = t.Group;
         if (!g.GroupExit)
         {
-            g.GroupExit = true;
-            g.GroupExitCode = status;
+            BeginGroupExit(g, status);
             KillOtherThreads(t, status);
         }
         DoExit(t, g.GroupExitCode);
+    }
+
+    // signal->flags = SIGNAL_GROUP_EXIT (do_group_exit, complete_signal, synchronize_group_exit): the assignment
+    // drops the stop flags, so a stopped process that is being killed no longer counts as stopped (for
+    // has_stopped_jobs, which decides the orphaned-group SIGHUP, and for WUNTRACED).
+    private static void BeginGroupExit(ThreadGroup g, int code)
+    {
+        g.GroupExit = true;
+        g.GroupExitCode = code;
+        g.StopStopped = false;
+        g.StopContinued = false;
+        g.NotifyStop = 0;
     }
 
     private void KillOtherThreads(SimTask t, int status)
@@ -75,8 +86,7 @@ public sealed partial class SimKernel
         // makes one with its own code, so a leader that exited first reports the last thread's status.
         if (groupDead && !g.GroupExit)
         {
-            g.GroupExit = true;
-            g.GroupExitCode = code;
+            BeginGroupExit(g, code);
         }
         if (t.State is TaskState.VforkWait or TaskState.Stopped)
         {

@@ -277,8 +277,7 @@ public sealed partial class SimKernel
         bool wanted = threadDirected ? Wants(target, sender, pendingBefore) : AnyThreadWants(g, sender, pendingBefore);
         if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || wanted))
         {
-            g.GroupExit = true;
-            g.GroupExitCode = sig;
+            BeginGroupExit(g, sig);
             FlushPending(g, ulong.MaxValue);
             for (var t = g.FirstThread; t is not null; t = t.NextThread)
             {
