@@ -34,7 +34,7 @@ public static class ModelLimits
         Fcntl,
         "ptrace is not modelled: parent always equals real parent; CLONE_PTRACE and CLONE_UNTRACED have no effect",
         "signal masks (sigprocmask) are not modelled: every signal is deliverable at once; real-time signals do not queue more than one instance",
-        "a thread-directed signal (tgkill, PIDFD_SIGNAL_THREAD, a thread pidfd) waits on its thread's own queue, which that thread alone takes; the shared queue is taken by the first live thread (the leader while it lives), where Linux lets complete_signal pick any thread that wants the signal",
+        "a thread-directed signal (tgkill, PIDFD_SIGNAL_THREAD, a thread pidfd) waits on its thread's own queue, which that thread alone takes; the shared queue is taken by the thread complete_signal wakes (the target thread when it wants the signal, else the first that does), where Linux goes on round-robin from signal->curr_target rather than from the first thread",
         "no core dumps are written: a core-dumping signal ends the process with the signal and without the 0x80 (WCOREDUMP) bit, as with RLIMIT_CORE=0 and a file core_pattern",
         "SA_RESTART is not modelled: a handled signal interrupts a blocked wait or sleep with EINTR",
         "memory is a map of 32-bit cells keyed by address: overlapping or unaligned writes are not merged",

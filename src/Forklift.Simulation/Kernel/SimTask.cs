@@ -171,6 +171,7 @@ public sealed class ThreadGroup
     internal SimTask? FirstThread, LastThread;
     internal int Waiters;          // tasks of this group blocked in a wait (wait_chldexit)
     internal int NotifyStop;       // CLD_STOPPED / CLD_CONTINUED owed to the parent (SIGNAL_CLD_MASK)
+    internal SimTask? SharedTaker; // the thread complete_signal woke for the shared queue (null: the first live one)
 
     /// <summary>The threads in list order (allocates).</summary>
     public IReadOnlyList<SimTask> Threads

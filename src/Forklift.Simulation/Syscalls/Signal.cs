@@ -275,6 +275,12 @@ public sealed partial class SimKernel
         // For a thread-directed signal only the target thread is asked (complete_signal looks no further for
         // PIDTYPE_PID).
         bool wanted = threadDirected ? Wants(target, sender, pendingBefore) : AnyThreadWants(g, sender, pendingBefore);
+        if (!threadDirected)
+        {
+            // complete_signal wakes the target thread if it wants the signal, else the first that does; that
+            // thread takes the shared queue (a handler interrupts its call, not another thread's).
+            g.SharedTaker = Wants(target, sender, pendingBefore | target.Pending) ? target : FirstWanting(g, sender, pendingBefore) ?? g.SharedTaker;
+        }
         if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || wanted))
         {
             BeginGroupExit(g, sig);
@@ -295,16 +301,19 @@ public sealed partial class SimKernel
     // stopped, or asleep with a signal already pending (task_sigpending, and not running: only the sender runs).
     // A sleeping task with a pending signal has been woken by it already, and dies of the fatal one anyway; not
     // so a vfork parent (TASK_KILLABLE, woken only by SIGKILL), which keeps the signal until the vfork completes.
-    private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore)
+    private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore) =>
+        FirstWanting(g, sender, pendingBefore) is not null;
+
+    private static SimTask? FirstWanting(ThreadGroup g, SimTask? sender, ulong pendingBefore)
     {
         for (var t = g.FirstThread; t is not null; t = t.NextThread)
         {
             if (Wants(t, sender, pendingBefore | t.Pending))
             {
-                return true;
+                return t;
             }
         }
-        return false;
+        return null;
     }
 
     // wants_signal for one thread; pendingBefore is what it had pending before this signal (task_sigpending).
@@ -346,9 +355,10 @@ public sealed partial class SimKernel
 
     // get_signal for a process: signals are dequeued lowest first, a thread's own before the shared ones
     // (dequeue_signal); a stop signal stops the group; a core-dumping signal ends it (no core is written in the
-    // model); a handler is called. The shared queue is served by the first live thread (the one complete_signal
-    // picks for a process-directed signal: the leader while it lives), a thread's own queue by that thread only;
-    // a vfork parent (TASK_KILLABLE) takes nothing until it is released.
+    // model); a handler is called. The shared queue is served by the thread complete_signal woke for it (the
+    // signal's target thread when it wants it: the leader for kill(pid), the parent thread for SIGCHLD), else by
+    // the first live thread; a thread's own queue by that thread only; a vfork parent (TASK_KILLABLE) takes
+    // nothing until it is released.
     private void DeliverPending(SimTask task)
     {
         var g = task.Group;
@@ -356,7 +366,10 @@ public sealed partial class SimKernel
         {
             return;
         }
-        var first = FindAliveThread(g.Leader) ?? g.Leader;
+        // A woken thread that cannot run yet (in vfork) keeps the shared queue waiting: no other thread was woken.
+        var first = g.SharedTaker is { Exiting: false, Alive: true } taker && taker.Group == g
+            ? taker
+            : FindAliveThread(g.Leader) ?? g.Leader;
         for (var t = g.FirstThread; t is not null && !g.StopStopped && !g.GroupExit; t = t.NextThread)
         {
             if (t.Exiting || t.State != TaskState.Running || (t != first && t.Pending == 0))
