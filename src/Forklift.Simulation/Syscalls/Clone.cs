@@ -329,6 +329,11 @@ public sealed partial class SimKernel
         p.Tls = (f & CloneFlags.SetTls) != 0 ? a.Tls : current.Tls;
         p.ClearChildTid = (f & CloneFlags.ChildClearTid) != 0 ? a.ChildTid : 0;
 
+        // dup_task_struct copies self_exec_id: a child (a thread above all) counts the caller's execs, so the
+        // exit signal of a child made before a thread was created still reaches that thread (do_notify_parent
+        // compares parent_exec_id with the parent thread's self_exec_id).
+        p.SelfExecId = current.SelfExecId;
+
         // The parent: CLONE_PARENT and CLONE_THREAD make the child a sibling of the caller.
         if ((f & (CloneFlags.Parent | CloneFlags.Thread)) != 0)
         {

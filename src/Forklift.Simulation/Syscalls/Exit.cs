@@ -132,7 +132,10 @@ public sealed partial class SimKernel
             t.VforkParent = null;
             if (parent.State == TaskState.VforkWait)
             {
-                parent.State = TaskState.Running;
+                // A thread released into a group stop that began while it waited stops on its way back to user
+                // space (JOBCTL_STOP_PENDING, do_signal_stop): its call has returned, but nothing sees it until
+                // the group is continued.
+                parent.State = parent.Group.StopStopped ? TaskState.Stopped : TaskState.Running;
                 if (Tracing)
                 {
                     Emit($"{Label(parent)}: released from vfork by {Label(t)}");
@@ -147,7 +150,7 @@ public sealed partial class SimKernel
                 {
                     Defer(DeferredKind.Signal, parent, 0);
                 }
-                if (parent.Program is not null)
+                if (parent.Program is not null && parent.State == TaskState.Running)
                 {
                     Schedule(parent, Now);
                 }
