@@ -52,7 +52,7 @@ public static class ModelLimits
         "the global init's exit is a kernel panic: the simulation stops with an error",
         "uid_map is written through SimKernel.WriteUidMap (one extent, once); gid maps and setgroups are not modelled",
         "System V semaphores: IPC_PRIVATE sets, semop of one operation that never sleeps (IPC_NOWAIT), semctl GETVAL; no permissions, no IPC_RMID, no other IPC",
-        "the model is deterministic where Linux races between CPUs: processes killed by one call die in list order (which matters when a parent reaps its children itself or sleeps in a wait for them), and a vfork parent released by its child's exit takes its pending signals after the exit's SIGCHLD; the differential generator leaves such statements out",
+        "the model is deterministic where Linux races between CPUs: processes killed by one call die in list order (which matters when a parent reaps its children itself or sleeps in a wait for them), a vfork parent released by its child's exit takes its pending signals after the exit's SIGCHLD, and of a dying multi-threaded pid-namespace init the last thread in list order runs the namespace's zap; the differential generator leaves such statements out",
         "wait4/waitid for any child report the first ready one in the children list; Linux does too, but children that died or stopped by one call (a group kill, a namespace's death) join that list in the order they ran, which the model cannot know",
     ];
 }

@@ -136,7 +136,7 @@ internal sealed class ScenarioGenerator(int seed)
         // would have had a choice.
         private sealed class Before
         {
-            private readonly Dictionary<SimTask, (bool Alive, bool Stopped, SimTask? Parent, bool AutoReaps)> _tasks = [];
+            private readonly Dictionary<SimTask, (bool Alive, bool Stopped, SimTask? Parent, bool AutoReaps, int Threads)> _tasks = [];
             private readonly List<(SimTask Waiter, HashSet<SimTask> Children)> _waiters = [];
 
             public static Before Take(IEnumerable<SimTask> tasks)
@@ -146,7 +146,7 @@ internal sealed class ScenarioGenerator(int seed)
                 {
                     var sh = t.Sighand;
                     b._tasks[t] = (t.Alive, t.Group.StopStopped, t.RealParent,
-                        t.Alive && (sh.Get(Forklift.Abi.Signals.SigChld) == SignalAction.Ignore || sh.NoCldWait));
+                        t.Alive && (sh.Get(Forklift.Abi.Signals.SigChld) == SignalAction.Ignore || sh.NoCldWait), t.Group.Live);
                     if (t.Block is { Kind: BlockKind.Wait })
                     {
                         b._waiters.Add((t, t.Group.Threads.SelectMany(x => x.Children).ToHashSet()));
@@ -188,6 +188,16 @@ internal sealed class ScenarioGenerator(int seed)
                     else if (t.Alive && b.Stopped != t.Group.StopStopped)
                     {
                         changed.Add(t);
+                    }
+                }
+                // A pid namespace's init with several threads: the last of them to exit kills the namespace and
+                // waits in zap_pid_ns_processes (find_child_reaper, kernel/exit.c), and which is last is up to
+                // the CPUs.
+                foreach (var c in died)
+                {
+                    if (c.Pid.NrIn(c.Pid.Ns) == 1 && _tasks[c].Threads >= 2)
+                    {
+                        return $"{c}, a pid namespace's init with {_tasks[c].Threads} threads, dies";
                     }
                 }
                 if (died.Count >= 2)
