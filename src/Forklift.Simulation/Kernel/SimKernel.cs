@@ -807,6 +807,20 @@ public sealed partial class SimKernel
         }
     }
 
+    /// <summary>
+    /// The namespace a task's /proc/PID/ns/<paramref name="name"/> link names (namespaces(7): mnt, uts, ipc, net,
+    /// cgroup, time, user, pid, pid_for_children, time_for_children), or null for another name.
+    /// </summary>
+    public static SimNamespace? NamespaceOf(SimTask t, string name) => name switch
+    {
+        "user" => t.Cred.UserNs,
+        "pid" => t.Pid.Ns,
+        "pid_for_children" => t.Ns.PidForChildren,
+        "time_for_children" => t.Ns.TimeForChildren,
+        _ when Forklift.Rules.NamespaceTypes.TryParse(name, out var type) => t.Ns.Get(type),
+        _ => null,
+    };
+
     /// <summary>A one-word state: running, sleeping, vfork, stopped, exiting, zombie, reaped.</summary>
     public static string Describe(SimTask t) => t.State switch
     {

@@ -662,16 +662,8 @@ public static class ScenarioRunner
             if (resource.StartsWith("ns:", StringComparison.Ordinal))
             {
                 string n = resource[3..];
-                SimNamespace Ns(SimTask t) => n switch
-                {
-                    "user" => t.Cred.UserNs,
-                    "pid" => t.Pid.Ns,
-                    "pid_for_children" => t.Ns.PidForChildren,
-                    "time_for_children" => t.Ns.TimeForChildren,
-                    _ when NamespaceTypes.TryParse(n, out var type) => t.Ns.Get(type),
-                    _ => throw new ScenarioException(line, $"unknown namespace '{n}'"),
-                };
-                return Ns(a) == Ns(b);
+                return (SimKernel.NamespaceOf(a, n) ?? throw new ScenarioException(line, $"unknown namespace '{n}'"))
+                    == SimKernel.NamespaceOf(b, n);
             }
             return resource switch
             {

@@ -10,7 +10,7 @@ public sealed partial class SimKernel
     private const int CapKill = 5;
 
     // sig_kernel_stop / sig_kernel_ignore / sig_kernel_coredump / sig_kernel_only (include/linux/signal.h).
-    private static readonly ulong StopMask = Bit(SigStop) | Bit(SigTstp) | Bit(SigTtin) | Bit(SigTtou);
+    internal static readonly ulong StopMask = Bit(SigStop) | Bit(SigTstp) | Bit(SigTtin) | Bit(SigTtou);
     private static readonly ulong IgnoreMask = Bit(SigCont) | Bit(Signals.SigChld) | Bit(28) | Bit(23); // CONT CHLD WINCH URG
     private static readonly ulong CoredumpMask = Bit(3) | Bit(4) | Bit(5) | Bit(6) | Bit(7) | Bit(8) | Bit(11) | Bit(24) | Bit(25) | Bit(31);
 
@@ -254,7 +254,8 @@ public sealed partial class SimKernel
         {
             return;
         }
-        ulong pendingBefore = g.Pending | (threadDirected ? target.Pending : 0);
+        // What was pending before this signal: in the shared queue, and for the target thread (task_sigpending).
+        ulong sharedBefore = g.Pending, targetBefore = g.Pending | target.Pending;
         if (threadDirected)
         {
             target.Pending |= Bit(sig);
@@ -272,14 +273,15 @@ public sealed partial class SimKernel
         // keeps the signal pending and dies of it only once continued.
         var action = target.Sighand.Get(sig);
         bool fatal = action == SignalAction.Default && ((StopMask | IgnoreMask) & Bit(sig)) == 0;
-        // For a thread-directed signal only the target thread is asked (complete_signal looks no further for
-        // PIDTYPE_PID).
-        bool wanted = threadDirected ? Wants(target, sender, pendingBefore) : AnyThreadWants(g, sender, pendingBefore);
-        if (!threadDirected)
+        // complete_signal asks the target thread first; for a thread-directed signal it looks no further
+        // (PIDTYPE_PID), else it wakes the first thread that wants the signal, which then takes the shared queue
+        // (a handler interrupts its call, not another thread's).
+        var taker = Wants(target, sender, targetBefore) ? target
+            : threadDirected ? null : FirstWanting(g, sender, sharedBefore);
+        bool wanted = taker is not null;
+        if (!threadDirected && taker is not null)
         {
-            // complete_signal wakes the target thread if it wants the signal, else the first that does; that
-            // thread takes the shared queue (a handler interrupts its call, not another thread's).
-            g.SharedTaker = Wants(target, sender, pendingBefore | target.Pending) ? target : FirstWanting(g, sender, pendingBefore) ?? g.SharedTaker;
+            g.SharedTaker = taker;
         }
         if (fatal && (CoredumpMask & Bit(sig)) == 0 && (sig == SigKill || wanted))
         {
@@ -301,9 +303,6 @@ public sealed partial class SimKernel
     // stopped, or asleep with a signal already pending (task_sigpending, and not running: only the sender runs).
     // A sleeping task with a pending signal has been woken by it already, and dies of the fatal one anyway; not
     // so a vfork parent (TASK_KILLABLE, woken only by SIGKILL), which keeps the signal until the vfork completes.
-    private static bool AnyThreadWants(ThreadGroup g, SimTask? sender, ulong pendingBefore) =>
-        FirstWanting(g, sender, pendingBefore) is not null;
-
     private static SimTask? FirstWanting(ThreadGroup g, SimTask? sender, ulong pendingBefore)
     {
         for (var t = g.FirstThread; t is not null; t = t.NextThread)

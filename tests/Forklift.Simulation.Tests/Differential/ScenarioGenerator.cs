@@ -172,7 +172,7 @@ internal sealed class ScenarioGenerator(int seed)
                     // A stop signal that waits for a vfork parent's release races with the signal its vfork
                     // child's exit sends: on Linux the woken parent may stop before that signal arrives, or after
                     // it has run its handler (wait_for_vfork_done, kernel/fork.c, sleeps TASK_KILLABLE).
-                    if (t.State == TaskState.VforkWait && (SimKernel.PendingOf(t.Group) & StopSignals) != 0)
+                    if (t.State == TaskState.VforkWait && (SimKernel.PendingOf(t.Group) & SimKernel.StopMask) != 0)
                     {
                         return $"{t} waits for its vfork child with a stop signal pending";
                     }
@@ -243,9 +243,6 @@ internal sealed class ScenarioGenerator(int seed)
             }
 
             private static int Status(SimTask t) => t.Group.GroupExit ? t.Group.GroupExitCode : t.ExitCode;
-
-            // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU.
-            private const ulong StopSignals = (1UL << 18) | (1UL << 19) | (1UL << 20) | (1UL << 21);
         }
 
         /// <summary>Statements left out because Linux's outcome would race, and why.</summary>
@@ -522,15 +519,6 @@ internal sealed class ScenarioGenerator(int seed)
         private static readonly string[] NamespaceNames =
             ["mnt", "uts", "ipc", "net", "cgroup", "time", "user", "pid", "pid_for_children", "time_for_children"];
 
-        private static object Namespace(SimTask t, string name) => name switch
-        {
-            "user" => t.Cred.UserNs,
-            "pid" => t.Pid.Ns,
-            "pid_for_children" => t.Ns.PidForChildren,
-            "time_for_children" => t.Ns.TimeForChildren,
-            _ => Forklift.Rules.NamespaceTypes.TryParse(name, out var type) ? t.Ns.Get(type) : throw new ArgumentException(name),
-        };
-
         // A check whose value is what the model says now.
         private string CheckStatement()
         {
@@ -593,7 +581,7 @@ internal sealed class ScenarioGenerator(int seed)
                         "fs" => t.Fs == T(o).Fs,
                         "sighand" => t.Sighand == T(o).Sighand,
                         "thread_group" => t.Group == T(o).Group,
-                        _ => Namespace(t, res[3..]) == Namespace(T(o), res[3..]),
+                        _ => SimKernel.NamespaceOf(t, res[3..]) == SimKernel.NamespaceOf(T(o), res[3..]),
                     };
                     return $"check {n} {(same ? "" : "!")}shares {res} {o}";
                 }
